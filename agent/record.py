@@ -1,0 +1,95 @@
+"""The Volt message record: the contract's fields, their types, and the one check every record passes.
+
+Invariant 2 lives here: a record never carries None, "", or an empty list/object. `clean()` drops such
+values; `validate()` refuses anything outside the contract so a bad record never reaches Volt.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+KNOWN_PROVIDERS = frozenset(
+    "twilio bandwidth telnyx pinpoint plivo infobip messagebird commio imimobile sinch vonage smpp "
+    "ringcentral cdyne tychron".split()
+)
+
+STRING_FIELDS = (
+    "id",
+    "provider",
+    "message_created_at",
+    "message_sent_at",
+    "message_finalized_at",
+    "error_code",
+    "from_number",
+    "to_number",
+    "body",
+    "status",
+    "direction",
+    "message_type",
+    "error_message",
+    "mno_name",
+    "message_profile_id",
+    "messaging_profile_name",
+    "line_type",
+)
+INT_FIELDS = ("segment_count",)
+DATE_FIELDS = frozenset(("message_created_at", "message_sent_at", "message_finalized_at"))
+ALL_FIELDS = frozenset(STRING_FIELDS + INT_FIELDS)
+REQUIRED = ("id", "provider")
+
+# ISO 8601 date-time; the contract asks for an offset, which validate() checks separately so the
+# message can say which of the two is wrong.
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)?$")
+_OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
+
+
+class InvalidRecord(ValueError):
+    """A record that does not fit Volt's contract; the message names the field and the problem."""
+
+
+def clean(record: dict[str, Any]) -> dict[str, Any]:
+    """Drop unknown values (None, "", empty containers) so they can never erase data Volt already has."""
+    return {k: v for k, v in record.items() if v is not None and v != "" and v != [] and v != {}}
+
+
+def problem(record: Any, *, require_offset: bool = True) -> str | None:
+    """Say what is wrong with `record` against the contract, or None when it fits.
+
+    Returning a reason instead of raising keeps the hot path free of exception set-up.
+    """
+    if not isinstance(record, dict):
+        return f"body must be a JSON object, got {type(record).__name__}"
+    for key in REQUIRED:
+        if key not in record:
+            return f"missing required field {key!r}"
+    for key, value in record.items():
+        if key not in ALL_FIELDS:
+            return f"unknown field {key!r}"
+        if value is None:
+            return f"field {key!r} is null (leave unknown fields out)"
+        if key in INT_FIELDS:
+            if type(value) is not int or value < 1:
+                return f"field {key!r} must be a positive integer, got {value!r}"
+            continue
+        if not isinstance(value, str):
+            return f"field {key!r} must be a string, got {type(value).__name__}"
+        if value == "":
+            return f"field {key!r} is empty (leave unknown fields out)"
+        if key in DATE_FIELDS:
+            if not _ISO.match(value):
+                return f"field {key!r} is not an ISO 8601 date-time: {value[:40]!r}"
+            if require_offset and not _OFFSET.search(value):
+                return f"field {key!r} has no UTC offset: {value!r}"
+    provider = record["provider"]
+    if provider not in KNOWN_PROVIDERS:
+        return f"provider {provider!r} is not one Volt knows (lower case, one of: {', '.join(sorted(KNOWN_PROVIDERS))})"
+    return None
+
+
+def validate(record: Any) -> dict[str, Any]:
+    """Return `record` if it fits the contract, else raise InvalidRecord with the reason."""
+    reason = problem(record)
+    if reason is not None:
+        raise InvalidRecord(reason)
+    return record
