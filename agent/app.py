@@ -1,0 +1,252 @@
+"""Wires sources -> queue -> sender, and runs the agent: start, reload (SIGHUP), drain and stop (SIGTERM).
+
+One asyncio loop. Each source has a FileServer; all share one bounded queue and one sender (or the
+dry-run printer). A ticker writes checkpoints of acknowledged offsets every `checkpoint_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from typing import Any, BinaryIO
+
+import orjson
+
+from agent.config import Config, ConfigError, SourceConfig, load
+from agent.files.acks import Pending
+from agent.files.checkpoints import CheckpointStore
+from agent.files.server import FileServer
+from agent.formats.source import Processor
+from agent.ops import logs
+from agent.ops.http import OpsServer
+from agent.ops.metrics import AgentMetrics
+from agent.ops.notify import Notifier, watchdog_interval, watchdog_loop
+from agent.secrets import Secret
+from agent.send.deadletter import DeadLetters
+from agent.send.queue import RecordQueue
+from agent.send.sender import Sender
+from agent.status_memory import FinalStatusMemory
+
+log = logs.get("volt_agent")
+READY_CONTACT_WINDOW = 300.0
+
+
+class DryRunSink:
+    """Prints each mapped payload as one JSON line and acknowledges it at once; sends nothing."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.count = 0
+
+    async def put(self, record: dict[str, Any], pending: Pending | None) -> None:
+        self.out.write(orjson.dumps(record) + b"\n")
+        self.count += 1
+        if pending is not None:
+            pending.ack()
+
+    def flush(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            self.out.flush()
+
+
+class Agent:
+    def __init__(self, cfg: Config, *, token: Secret | None, dry_run: bool = False, once: bool = False,
+                 out: BinaryIO | None = None) -> None:
+        self.cfg = cfg
+        self.token = token
+        self.dry_run = dry_run
+        self.once = once
+        self.metrics = AgentMetrics()
+        self.guard = FinalStatusMemory(cfg.final_status_memory)
+        self.store: CheckpointStore | None = None
+        self.servers: dict[str, tuple[FileServer, asyncio.Task[None], SourceConfig]] = {}
+        self.sink: Any = None
+        self.queue: RecordQueue | None = None
+        self.sender: Sender | None = None
+        self.notifier = Notifier()
+        self._stop = asyncio.Event()
+        self._force = False
+        self._out = out if out is not None else sys.stdout.buffer
+        self.started = time.monotonic()
+
+    # -- sources --------------------------------------------------------------------------------
+
+    def _start_source(self, scfg: SourceConfig, processor: Processor | None = None) -> None:
+        processor = processor or Processor(scfg)
+        server = FileServer(scfg, processor, self.sink, self.store, self.guard, self.metrics, once=self.once)
+        task = asyncio.create_task(server.run(), name=f"source-{scfg.name}")
+        self.servers[scfg.name] = (server, task, scfg)
+
+    async def _stop_source(self, name: str) -> None:
+        server, task, _ = self.servers.pop(name)
+        server.stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        server.checkpoint()
+        server.processor.close()
+        server.close()
+
+    def checkpoint(self) -> None:
+        if self.store is None:
+            return
+        live: set[str] = set()
+        for server, _, _ in self.servers.values():
+            server.checkpoint()
+            live.update(server.tailers)
+        self.store.expire(time.time(), live)
+        try:
+            if self.store.flush():
+                self.metrics.checkpoint_writes.inc()
+        except OSError as exc:
+            log.limited(40, "ckpt", "checkpoint_write_failed", path=str(self.store.path), error=exc.strerror)
+
+    # -- status for operators -------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        m = self.metrics
+        q = self.queue
+        return (f"lines={int(sum(c.value for c in m.lines_read._children.values()))} "
+                f"sent={int(m.records_sent.value())} queued={q.records if q else 0} "
+                f"dead={int(m.records_dead_lettered.value())} files={self._files_open()}")
+
+    def _files_open(self) -> int:
+        return sum(len(s.tailers) for s, _, _ in self.servers.values())
+
+    def ready(self) -> tuple[bool, str]:
+        if not self.servers or not all(s.ready.is_set() for s, _, _ in self.servers.values()):
+            return False, "sources not open yet"
+        if self.sender is not None:
+            if self.sender.token_rejected:
+                return False, "Volt rejects the token"
+            contact = self.sender.last_contact
+            if self.queue and self.queue.records and (contact is None or time.time() - contact > 60):
+                return False, "Volt not reached recently while records are waiting"
+        return True, "ready"
+
+    def _register_gauges(self) -> None:
+        reg = self.metrics.registry
+        self.metrics.queue_records._collect = lambda: [((), self.queue.records if self.queue else 0)]
+        self.metrics.queue_bytes._collect = lambda: [((), self.queue.bytes if self.queue else 0)]
+        self.metrics.files_open._collect = lambda: [((), self._files_open())]
+        reg.gauge("volt_agent_file_bytes_behind", "Bytes of a followed file not yet acknowledged.",
+                  ["source", "path"],
+                  collect=lambda: [((name, path), behind) for name, (s, _, _) in self.servers.items()
+                                   for path, behind in s.behind()])
+
+    # -- signals and reload ---------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if self._stop.is_set():
+            log.warning("second_signal", action="exiting now; acknowledged offsets are saved")
+            self._force = True
+            self.checkpoint()
+            raise SystemExit(0)
+        log.info("stopping", reason="signal")
+        self._stop.set()
+
+    async def reload(self) -> None:
+        self.notifier.reloading()
+        try:
+            new = load(self.cfg.file, state_dir_override=str(self.cfg.state_dir))
+            processors = {s.name: Processor(s) for s in new.sources}
+        except ConfigError as exc:
+            log.error("reload_rejected", error=str(exc), action="keeping the running config")
+            self.notifier.ready()
+            return
+        if new.volt != self.cfg.volt or new.queue_max_records != self.cfg.queue_max_records:
+            log.warning("reload_partial", reason="volt and queue settings change only on restart")
+        old = {name: scfg for name, (_, _, scfg) in self.servers.items()}
+        wanted = {s.name: s for s in new.sources}
+        for name in old:
+            if name not in wanted or wanted[name] != old[name]:
+                await self._stop_source(name)
+                log.info("source_stopped", source=name, reason="reload")
+        for name, scfg in wanted.items():
+            if name not in self.servers:
+                self._start_source(scfg, processors[name])
+                log.info("source_started", source=name, reason="reload")
+        self.checkpoint()
+        self.cfg = new
+        log.info("reloaded", sources=",".join(sorted(wanted)))
+        self.notifier.ready()
+
+    # -- main -----------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        cfg = self.cfg
+        loop = asyncio.get_running_loop()
+        processors = {s.name: Processor(s) for s in cfg.sources}
+        if not self.dry_run:
+            self.store = CheckpointStore(cfg.state_dir, cfg.checkpoint_max_age)
+            self.store.load()
+        if not self.once:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        self._register_gauges()
+        async with contextlib.AsyncExitStack() as stack:
+            if self.dry_run:
+                self.sink = DryRunSink(self._out)
+            else:
+                assert self.token is not None
+                self.queue = RecordQueue(cfg.volt.concurrency, cfg.queue_max_records, cfg.queue_max_bytes)
+                self.sender = await stack.enter_async_context(
+                    Sender(cfg.volt, self.token, self.queue, DeadLetters(cfg.dead_letter), self.metrics))
+                self.sink = self.sender
+            if cfg.metrics_listen and not self.once:
+                await stack.enter_async_context(OpsServer(cfg.metrics_listen, self.metrics.registry.render,
+                                                          self.ready))
+            for scfg in cfg.sources:
+                self._start_source(scfg, processors[scfg.name])
+            await asyncio.gather(*(s.ready.wait() for s, _, _ in self.servers.values()))
+            self.checkpoint()
+            self.notifier.ready()
+            log.info("started", sources=len(self.servers), dry_run=self.dry_run, once=self.once,
+                     startup_s=round(time.monotonic() - self.started, 3))
+            ticker = asyncio.create_task(self._tick())
+            wd = watchdog_interval()
+            wd_task = asyncio.create_task(watchdog_loop(self.notifier, wd, self.status_line)) if wd else None
+            try:
+                if self.once:
+                    await asyncio.gather(*(t for _, t, _ in self.servers.values()))
+                    if self.queue is not None:
+                        await self.queue.drained()
+                else:
+                    await self._stop.wait()
+                    self.notifier.stopping()
+                    await self._drain()
+            finally:
+                ticker.cancel()
+                if wd_task:
+                    wd_task.cancel()
+                for name in list(self.servers):
+                    await self._stop_source(name)
+                if isinstance(self.sink, DryRunSink):
+                    self.sink.flush()
+            self.checkpoint()
+        self.checkpoint()
+        log.info("stopped", status=self.status_line())
+        return 0
+
+    async def _drain(self) -> None:
+        """Stop reading, then give in-flight records up to shutdown_timeout to be acknowledged."""
+        for server, _, _ in self.servers.values():
+            server.stop()
+        if self.queue is None:
+            return
+        try:
+            await asyncio.wait_for(self.queue.drained(), self.cfg.shutdown_timeout)
+        except TimeoutError:
+            log.warning("shutdown_timeout", unsent=self.queue.records,
+                        action="their lines stay unacknowledged and are read again on the next start")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.checkpoint_interval)
+            self.checkpoint()
+            if isinstance(self.sink, DryRunSink):
+                self.sink.flush()
+            self.notifier.status(self.status_line())

@@ -1,0 +1,227 @@
+"""volt-agent command line: run, parse, validate, state, ping, formats, standin.
+
+Exit codes: 0 ok, 1 runtime failure, 2 config error, 3 Volt unreachable, 4 token rejected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import os
+import sys
+
+import orjson
+import yaml
+
+from agent import __version__
+from agent.config import Config, ConfigError, load
+from agent.files.checkpoints import CheckpointStore, StateDirError
+from agent.formats.source import PRESET_DIR, Processor, preset_names
+from agent.ops import logs
+from agent.secrets import Secret, TokenError, load_token
+from agent.status_memory import FinalStatusMemory
+
+log = logs.get("volt_agent")
+EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_TOKEN = 2, 3, 4
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"volt-agent: {message}", file=sys.stderr)
+    return code
+
+
+def _token(cfg: Config) -> Secret:
+    return load_token(env_name=cfg.volt.token_env, token_file=cfg.volt.token_file, inline=cfg.volt.token_inline,
+                      config_path=cfg.file, warn=log.warning)
+
+
+def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    from agent.app import Agent
+
+    token = None if args.dry_run else _token(cfg)
+    agent = Agent(cfg, token=token, dry_run=args.dry_run, once=args.once)
+    try:
+        return asyncio.run(agent.run())
+    except StateDirError as exc:
+        return _fail(str(exc), 1)
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_parse(args: argparse.Namespace, cfg: Config) -> int:
+    sources = [s for s in cfg.sources if args.source in (None, s.name)]
+    if not sources:
+        return _fail(f"{cfg.file}: sources: no source named {args.source!r}; "
+                     f"known: {', '.join(s.name for s in cfg.sources)}", EXIT_CONFIG)
+    scfg = sources[0]
+    processor = Processor(scfg)
+    guard = FinalStatusMemory(cfg.final_status_memory)
+    inputs = args.files or [p for pattern in scfg.paths for p in sorted(glob.glob(pattern, recursive=True))]
+    out = sys.stdout.buffer
+    counts = {"lines": 0, "records": 0, "rejected": 0, "skipped": 0}
+    for name in inputs:
+        stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+        with stream:
+            for number, raw in enumerate(stream, 1):
+                text = raw.rstrip(b"\r\n").decode(scfg.encoding, "replace")
+                if not text and not raw.strip():
+                    continue
+                counts["lines"] += 1
+                result = processor.run(text)
+                for record in result.records:
+                    guard(record)
+                counts["records"] += len(result.records)
+                if result.reject:
+                    counts["rejected"] += 1
+                elif not result.records:
+                    counts["skipped"] += 1
+                if args.explain:
+                    where = f"{name}:{number}"
+                    if result.reject:
+                        out.write(f"{where} rejected: {result.reject}\n".encode())
+                    elif not result.records:
+                        out.write(f"{where} skipped by rule {result.rule}\n".encode())
+                    for record in result.records:
+                        out.write(f"{where} rule={result.rule} ".encode() + orjson.dumps(record) + b"\n")
+                else:
+                    for record in result.records:
+                        out.write(orjson.dumps(record) + b"\n")
+    processor.close()
+    print(" ".join(f"{k}={v}" for k, v in counts.items()), file=sys.stderr)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
+    problems: list[str] = []
+    for scfg in cfg.sources:
+        Processor(scfg).close()
+        matched = [p for pattern in scfg.paths for p in glob.glob(pattern, recursive=True)]
+        if not matched:
+            print(f"warning: source {scfg.name}: no file matches {', '.join(scfg.paths)} yet", file=sys.stderr)
+        for path in matched:
+            if os.path.isfile(path) and not os.access(path, os.R_OK):
+                problems.append(f"source {scfg.name}: {path} is not readable by this user "
+                                "(add the agent's user to the log's group)")
+    if not args.dry_run:
+        state = cfg.state_dir
+        probe = state if state.exists() else state.parent
+        if not os.access(probe, os.W_OK):
+            problems.append(f"state_dir {state} is not writable by this user")
+        try:
+            _token(cfg)
+        except TokenError as exc:
+            problems.append(str(exc))
+    if cfg.metrics_listen:
+        from agent.ops.http import parse_listen
+
+        try:
+            parse_listen(cfg.metrics_listen)
+        except ValueError as exc:
+            problems.append(f"{cfg.file}: metrics.listen: {exc}")
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    if problems:
+        return EXIT_CONFIG
+    print(f"{cfg.file}: ok ({len(cfg.sources)} sources)")
+    return 0
+
+
+def cmd_state(args: argparse.Namespace, cfg: Config) -> int:
+    store = CheckpointStore(cfg.state_dir, cfg.checkpoint_max_age)
+    if not store.path.exists():
+        print(f"no checkpoints yet in {store.path}")
+        return 0
+    store.load()
+    rows = [("SOURCE", "FILE", "IDENTITY", "COMMITTED", "SIZE", "BEHIND")]
+    for cp in sorted(store.entries.values(), key=lambda c: (c.source, c.path)):
+        size: str | int = "gone"
+        behind: str | int = "-"
+        try:
+            st = os.stat(cp.path)
+            if f"{st.st_dev}:{st.st_ino}" == cp.key:
+                size, behind = st.st_size, max(0, st.st_size - cp.offset)
+            else:
+                size = "rotated"
+        except OSError:
+            pass
+        rows.append((cp.source, cp.path, cp.key, str(cp.offset), str(size), str(behind)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_ping(args: argparse.Namespace, cfg: Config) -> int:
+    from agent.send.sender import ping
+
+    status, meaning = asyncio.run(ping(cfg.volt, _token(cfg)))
+    print(f"{cfg.volt.endpoint}: {status if status is not None else 'no answer'}: {meaning}")
+    if status is None or status >= 500:
+        return EXIT_UNREACHABLE
+    if status in (401, 403):
+        return EXIT_TOKEN
+    return 0
+
+
+def cmd_formats(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        data = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+        print(f"{name:14} {data.get('description', '')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="volt-agent", description="Ship SMS gateway logs to Volt Insights.")
+    parser.add_argument("--version", action="version", version=f"volt-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", "-c", required=True, help="YAML config file")
+        p.add_argument("--state-dir", help="override state_dir (checkpoints, dead letters)")
+        return p
+
+    run = with_config(sub.add_parser("run", help="follow the sources and send records to Volt"))
+    run.add_argument("--dry-run", action="store_true", help="print mapped payloads instead of sending")
+    run.add_argument("--once", action="store_true", help="read what is in the files now, then exit")
+    parse = with_config(sub.add_parser("parse", help="map lines once and print the payloads"))
+    parse.add_argument("--source", help="which source's format to use (default: the first)")
+    parse.add_argument("--explain", action="store_true", help="show the rule for each line and why lines fail")
+    parse.add_argument("files", nargs="*", help="files to read, or - for stdin (default: the source's paths)")
+    validate = with_config(sub.add_parser("validate", help="check the config, paths, state dir and token"))
+    validate.add_argument("--dry-run", action="store_true", help="skip the token and state dir checks")
+    with_config(sub.add_parser("state", help="show each tracked file and how far it is acknowledged"))
+    with_config(sub.add_parser("ping", help="check that Volt is reachable and takes the token"))
+    sub.add_parser("formats", help="list the built-in formats")
+    sub.add_parser("standin", help="run a local Volt stand-in (for tests and trying configs)", add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["standin"]:
+        from agent.standin import main as standin_main
+
+        return standin_main(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "formats":
+        return cmd_formats(args)
+    try:
+        cfg = load(args.config, state_dir_override=args.state_dir)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    logs.setup(cfg.log_format, cfg.log_level)
+    handlers = {"run": cmd_run, "parse": cmd_parse, "validate": cmd_validate, "state": cmd_state,
+                "ping": cmd_ping}
+    try:
+        return handlers[args.command](args, cfg)
+    except ConfigError as exc:
+        return _fail(f"config error: {exc}", EXIT_CONFIG)
+    except TokenError as exc:
+        return _fail(str(exc), EXIT_CONFIG)
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,261 @@
+"""A source's format compiled once: a line in, Volt records out (or a counted reject / skip).
+
+The format is data: a preset from formats/presets (`format: kannel`) and/or the source's own
+`parser`, `rules` and `map`. Rules are tried in order; the first that matches maps the line.
+A rule with `drop: true` skips lines that are not message events (counted, never silent).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from agent.config import ConfigError, SourceConfig
+from agent.formats import transforms as tf
+from agent.formats.mapping import Context, compile_mapping, compile_path, compile_value
+from agent.record import clean, problem
+
+PRESET_DIR = Path(__file__).parent / "presets"
+RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_preset(name: str, file: str, where: str) -> dict[str, Any]:
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(preset_names())
+        raise ConfigError(file, where, f"a built-in format, one of: {known}; got {name!r}")
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    regex: re.Pattern[str] | None
+    when: Callable[[Any], bool] | None
+    drop: bool
+    derive: tuple[tuple[str, Callable[[Any], Any]], ...]
+    build: Callable[[Any], dict[str, Any]] | None
+    segments: bool
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one line, for `parse --explain` and the counters."""
+
+    rule: str | None
+    records: list[dict[str, Any]]
+    reject: str | None = None
+    skipped: bool = False
+
+
+def _when(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
+    """Conditions on fields: {field: path, equals|in|exists|prefix|matches}; a list means all of them."""
+    specs = spec if isinstance(spec, list) else [spec]
+    checks: list[Callable[[Any], bool]] = []
+    for i, c in enumerate(specs):
+        w = f"{where}[{i}]" if isinstance(spec, list) else where
+        if not isinstance(c, Mapping) or "field" not in c:
+            raise ctx.error(w, "a condition {field: path, equals|in|exists|prefix|matches: value}")
+        get = compile_path(str(c["field"]))
+        if "equals" in c:
+            want = c["equals"]
+            checks.append(lambda f, g=get, v=want: g(f) == v)
+        elif "in" in c:
+            allowed = frozenset(c["in"]) if isinstance(c["in"], list) else None
+            if allowed is None:
+                raise ctx.error(f"{w}.in", "a list of values")
+            checks.append(lambda f, g=get, a=allowed: g(f) in a)
+        elif "exists" in c:
+            want_exists = bool(c["exists"])
+            checks.append(lambda f, g=get, e=want_exists: (g(f) not in (None, "", [], {})) is e)
+        elif "prefix" in c:
+            prefix = str(c["prefix"])
+            checks.append(lambda f, g=get, p=prefix: isinstance(g(f), str) and g(f).startswith(p))
+        elif "matches" in c:
+            rx = _regex(str(c["matches"]), ctx, f"{w}.matches")
+            checks.append(lambda f, g=get, r=rx: isinstance(g(f), str) and r.search(g(f)) is not None)
+        else:
+            raise ctx.error(w, "one of equals, in, exists, prefix, matches")
+    if len(checks) == 1:
+        return checks[0]
+    return lambda f: all(check(f) for check in checks)
+
+
+def _regex(pattern: str, ctx: Context, where: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ctx.error(where, f"a valid regular expression: {exc}") from None
+
+
+def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any], ctx: Context,
+                  where: str) -> Rule:
+    w = f"{where}[{index}]"
+    if not isinstance(raw, Mapping):
+        raise ctx.error(w, "a rule mapping with match/when and map (or drop: true)")
+    for key in raw:
+        if key not in RULE_KEYS:
+            raise ctx.error(f"{w}.{key}", f"one of {', '.join(sorted(RULE_KEYS))}")
+    name = str(raw.get("name", f"rule{index}"))
+    w = f"{where}[{name}]"
+    regex = None
+    if kind == "regex":
+        if "match" not in raw:
+            raise ctx.error(f"{w}.match", "a regular expression with named groups (required for regex rules)")
+        regex = _regex(str(raw["match"]), ctx, f"{w}.match")
+    elif "match" in raw:
+        raise ctx.error(f"{w}.match", "only on regex parsers; JSON rules select events with `when:`")
+    when = _when(raw["when"], ctx, f"{w}.when") if "when" in raw else None
+    drop = bool(raw.get("drop", False))
+    derive_spec = raw.get("derive") or {}
+    if not isinstance(derive_spec, Mapping):
+        raise ctx.error(f"{w}.derive", "a mapping of new field name -> value spec")
+    derive = tuple((k, compile_value(v, ctx, f"{w}.derive.{k}")) for k, v in derive_spec.items())
+    build = None
+    if not drop and raw.get("map") == "$":
+        # Lines already in Volt's shape: the object itself, minus unknown values.
+        build = clean
+    elif not drop:
+        mapping = dict(raw.get("map") or {})
+        for key, value in overrides.items():
+            if value is None:
+                mapping.pop(key, None)
+            else:
+                mapping[key] = value
+        build = compile_mapping(mapping, ctx, f"{w}.map")
+    return Rule(name, regex, when, drop, derive, build, bool(raw.get("segments", True)))
+
+
+class RejectsFile:
+    """Appends rejected lines with their reason as JSON lines, so an operator can see what was refused."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("ab")
+
+    def write(self, source: str, line: str, reason: str) -> None:
+        self._fh.write(orjson.dumps({"source": source, "reason": reason, "line": line[:4096]}) + b"\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class Processor:
+    """The compiled format of one source. `process(line)` is the hot path."""
+
+    def __init__(self, cfg: SourceConfig) -> None:
+        self.cfg = cfg
+        file = str(cfg.file)
+        where = f"sources[{cfg.name}]"
+        ctx = Context(file, cfg.timezone, cfg.receipt_timezone, cfg.default_country)
+        preset: dict[str, Any] = {}
+        if cfg.format:
+            preset = load_preset(cfg.format, file, f"{where}.format")
+        spec = {**preset, **{k: v for k, v in cfg.spec.items() if k not in ("rules", "map")}}
+        parser = spec.get("parser", "json")
+        kind = parser.get("type") if isinstance(parser, Mapping) else parser
+        if kind not in ("json", "regex"):
+            raise ctx.error(f"{where}.parser", f"json or regex, got {kind!r}")
+        self.kind = kind
+        rules_raw = list(cfg.spec.get("rules") or []) + list(preset.get("rules") or [])
+        if "map" in spec and not rules_raw:
+            rules_raw = [{"name": "default", "map": spec["map"]}]
+        if not rules_raw:
+            raise ctx.error(f"{where}.rules", "at least one rule (or a `map:` for a JSON source)")
+        overrides = cfg.spec.get("map") or {}
+        if cfg.format and not isinstance(overrides, Mapping):
+            raise ctx.error(f"{where}.map", "a mapping of Volt field -> value spec (null removes a field)")
+        if not cfg.format:
+            overrides = {}
+        self.rules = tuple(
+            _compile_rule(r, i, kind, overrides, ctx, f"{where}.rules") for i, r in enumerate(rules_raw)
+        )
+        explode = spec.get("explode")
+        self.explode = compile_path(str(explode)) if explode and explode not in ("$", ".") else None
+        self.explode_root = explode in ("$", ".")
+        self.provider = cfg.provider or spec.get("provider")
+        self.body_mode = cfg.body
+        self.rejects = RejectsFile(cfg.rejects) if cfg.rejects else None
+
+    def close(self) -> None:
+        if self.rejects is not None:
+            self.rejects.close()
+
+    def run(self, line: str) -> Result:
+        """Parse and map one line, saying which rule matched and why a line was refused."""
+        if self.kind == "regex":
+            for rule in self.rules:
+                m = rule.regex.search(line)  # type: ignore[union-attr]
+                if m is None:
+                    continue
+                fields = m.groupdict()
+                if rule.when is not None and not rule.when(fields):
+                    continue
+                return self._apply(rule, fields)
+            return Result(None, [], "no rule matched")
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            return Result(None, [], f"invalid JSON: {exc}")
+        items: Any
+        if self.explode_root:
+            items = obj if isinstance(obj, list) else [obj]
+        elif self.explode is not None:
+            items = self.explode(obj)
+            if not isinstance(items, list):
+                return Result(None, [], "the field to explode is missing or not a list")
+        else:
+            items = [obj]
+        records: list[dict[str, Any]] = []
+        names: list[str] = []
+        for item in items:
+            result = self._json_item(item)
+            if result.reject is not None:
+                return result
+            records.extend(result.records)
+            if result.rule:
+                names.append(result.rule)
+        return Result(",".join(names) or None, records, skipped=not records)
+
+    def _json_item(self, item: Any) -> Result:
+        if not isinstance(item, dict):
+            return Result(None, [], f"expected a JSON object, got {type(item).__name__}")
+        for rule in self.rules:
+            if rule.when is None or rule.when(item):
+                return self._apply(rule, item)
+        return Result(None, [], "no rule matched")
+
+    def _apply(self, rule: Rule, fields: Any) -> Result:
+        if rule.drop:
+            return Result(rule.name, [], skipped=True)
+        if rule.derive:
+            fields = dict(fields)
+            for name, get in rule.derive:
+                fields[name] = get(fields)
+        record = rule.build(fields)  # type: ignore[misc]
+        if "provider" not in record and self.provider:
+            record["provider"] = self.provider
+        body = record.get("body")
+        if body is not None:
+            if rule.segments and "segment_count" not in record and isinstance(body, str):
+                record["segment_count"] = tf.segment_count(body)
+            if self.body_mode == "drop":
+                del record["body"]
+            elif self.body_mode == "hash" and isinstance(body, str):
+                record["body"] = tf.body_hash(body)
+        reason = problem(record)
+        if reason is not None:
+            return Result(rule.name, [], f"record breaks the contract: {reason}")
+        return Result(rule.name, [record])

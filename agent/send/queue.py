@@ -1,0 +1,79 @@
+"""The bounded queue between readers and the sender, partitioned by message id.
+
+Limits in records and bytes count everything not yet finished (waiting or in flight), so memory
+stays flat through any outage: when full, `put()` waits, and that wait reaches the file reader
+(invariant 4). Records for one id always land in the same partition, which one worker drains in
+order, one request at a time: an id is never in flight twice and its records arrive as written
+(invariant 3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from agent.files.acks import Pending
+
+
+class Envelope:
+    """One record on its way: the encoded body, its id, and the line acknowledgement it settles."""
+
+    __slots__ = ("attempts", "body", "pending", "record")
+
+    def __init__(self, record: dict[str, Any], body: bytes, pending: Pending | None) -> None:
+        self.record = record
+        self.body = body
+        self.pending = pending
+        self.attempts = 0
+
+
+class RecordQueue:
+    def __init__(self, partitions: int, max_records: int, max_bytes: int) -> None:
+        self.partitions = partitions
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self.records = 0
+        self.bytes = 0
+        self._queues: list[deque[Envelope]] = [deque() for _ in range(partitions)]
+        self._ready = [asyncio.Event() for _ in range(partitions)]
+        self._space = asyncio.Event()
+        self._space.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def partition(self, record_id: str) -> int:
+        return hash(record_id) % self.partitions
+
+    def full(self, size: int) -> bool:
+        return self.records > 0 and (self.records >= self.max_records or self.bytes + size > self.max_bytes)
+
+    async def put(self, env: Envelope) -> None:
+        size = len(env.body)
+        while self.full(size):
+            self._space.clear()
+            await self._space.wait()
+        self.records += 1
+        self.bytes += size
+        self._idle.clear()
+        i = self.partition(env.record["id"])
+        self._queues[i].append(env)
+        self._ready[i].set()
+
+    async def get(self, i: int) -> Envelope:
+        q = self._queues[i]
+        while not q:
+            self._ready[i].clear()
+            await self._ready[i].wait()
+        return q.popleft()
+
+    def finish(self, env: Envelope) -> None:
+        """The record is accepted or dead-lettered: free its room."""
+        self.records -= 1
+        self.bytes -= len(env.body)
+        self._space.set()
+        if self.records == 0:
+            self._idle.set()
+
+    async def drained(self) -> None:
+        await self._idle.wait()
