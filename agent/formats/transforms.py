@@ -180,7 +180,7 @@ def to_e164(number: str | int | None, default_country: str | None = None) -> str
 
     Rules, in order (``digits`` = the number without spaces, dashes, dots, parentheses and a "(0)"):
 
-    * empty / None -> None.  Not all digits (alphanumeric sender "Uber-Eats", "ACMEBANK") -> returned as given.
+    * empty / None, or only "+" and separators -> None.  Not all digits (alphanumeric sender "Uber-Eats", "ACMEBANK") -> returned as given.
     * "+digits" -> "+digits".  "00" + at least 6 digits (not "000…") -> "+" + rest.
     * with ``default_country`` (ISO 3166 alpha-2, any case; unknown codes are ignored):
       its own international prefix (US "011", AU "0011", JP "010", RU "810") -> "+" + rest;
@@ -214,6 +214,8 @@ def _to_e164(number: str, country_code: str | None) -> str | None:
     if plus and "(0)" in body:  # "+44 (0)7700 900415": the (0) is the national trunk, not part of E.164
         body = body.replace("(0)", "")
     digits = body.translate(_NUMBER_SEPARATORS)
+    if not digits:
+        return None  # only "+" and separators: not a number, not a sender name
     if not (digits.isascii() and digits.isdigit()):
         return given  # alphanumeric sender, or not a number at all
     if plus:
@@ -278,8 +280,18 @@ _GSM_BASIC = (
 )
 assert len(_GSM_BASIC) == 128
 # Extension table: septet after 0x1B -> character. Each costs two septets.
-_GSM_EXT = {0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\", 0x3C: "[", 0x3D: "~", 0x3E: "]", 0x40: "|",
-            0x65: "\u20ac"}
+_GSM_EXT = {
+    0x0A: "\f",
+    0x14: "^",
+    0x28: "{",
+    0x29: "}",
+    0x2F: "\\",
+    0x3C: "[",
+    0x3D: "~",
+    0x3E: "]",
+    0x40: "|",
+    0x65: "\u20ac",
+}
 _GSM_EXT_CHARS = "".join(_GSM_EXT.values())
 _GSM_BASIC_SET = frozenset(_GSM_BASIC) - {"\x1b"}
 _GSM_ALL_SET = _GSM_BASIC_SET | frozenset(_GSM_EXT_CHARS)

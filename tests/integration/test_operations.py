@@ -1,0 +1,143 @@
+"""Operating the agent for real: sd_notify over a unix socket, SIGHUP reload, metrics scrape, validate."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import ROOT, TOKEN, AgentProcess, free_port, wait_for, write_config
+
+
+def _source(name: str, path: Path) -> str:
+    return f"""  - name: {name}
+    format: volt-jsonl
+    paths: ["{path}"]
+    start_at: beginning
+    poll_interval: 0.1
+"""
+
+
+def _rec(i: int, prefix: str = "r") -> bytes:
+    return orjson.dumps({"id": f"{prefix}-{i}", "provider": "smpp", "status": "sent"}) + b"\n"
+
+
+def test_sd_notify_ready_status_watchdog_stopping(tmp_path, standin):
+    sock_path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.settimeout(10)
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(_rec(1))
+    cfg = write_config(tmp_path / "c.yaml", endpoint=standin.url, sources=_source("a", log),
+                       state_dir=tmp_path / "state")
+    agent = AgentProcess(cfg, tmp_path, env={"NOTIFY_SOCKET": str(sock_path), "WATCHDOG_USEC": "200000"})
+    seen: list[str] = []
+    try:
+        while not any("READY=1" in m for m in seen):
+            seen.append(sock.recv(4096).decode())
+        while not any("WATCHDOG=1" in m for m in seen):
+            seen.append(sock.recv(4096).decode())
+        agent.proc.send_signal(signal.SIGTERM)
+        while not any("STOPPING=1" in m for m in seen):
+            seen.append(sock.recv(4096).decode())
+        assert agent.proc.wait(15) == 0
+    finally:
+        agent.stop()
+        sock.close()
+    assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in seen), seen
+
+
+def test_sighup_adds_and_removes_sources_and_rejects_a_bad_config(tmp_path, standin):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_bytes(_rec(1, "a"))
+    b.write_bytes(_rec(1, "b"))
+    cfg_path = tmp_path / "c.yaml"
+    write_config(cfg_path, endpoint=standin.url, sources=_source("a", a), state_dir=tmp_path / "state")
+    agent = AgentProcess(cfg_path, tmp_path)
+    try:
+        agent.wait_started()
+        wait_for(lambda: len(standin.records()) == 1, 15, what="a-1")
+        write_config(cfg_path, endpoint=standin.url, sources=_source("a", a) + _source("b", b),
+                     state_dir=tmp_path / "state")
+        agent.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: {r["id"] for r in standin.records()} == {"a-1", "b-1"}, 15, what="b added")
+        # an invalid config is refused and the running one keeps working
+        cfg_path.write_text(cfg_path.read_text().replace("format: volt-jsonl", "format: no-such-format", 1))
+        agent.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload_rejected" in agent.logs(), 10, what="reload_rejected")
+        assert "no-such-format" in agent.logs()
+        with a.open("ab") as fh:
+            fh.write(_rec(2, "a"))
+        wait_for(lambda: "a-2" in {r["id"] for r in standin.records()}, 15, what="a-2 after bad reload")
+        # removing source a keeps its offset: re-adding it later sends nothing twice
+        write_config(cfg_path, endpoint=standin.url, sources=_source("b", b), state_dir=tmp_path / "state")
+        agent.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: agent.logs().count("msg=reloaded") >= 2, 10, what="second reload")
+        with a.open("ab") as fh:
+            fh.write(_rec(3, "a"))
+        write_config(cfg_path, endpoint=standin.url, sources=_source("a", a) + _source("b", b),
+                     state_dir=tmp_path / "state")
+        agent.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "a-3" in {r["id"] for r in standin.records()}, 15, what="a-3 after re-adding a")
+    finally:
+        assert agent.stop() == 0
+    ids = [r["id"] for r in standin.records()]
+    assert sorted(ids) == ["a-1", "a-2", "a-3", "b-1"], ids
+
+
+def test_metrics_health_and_readiness_over_http(tmp_path, standin):
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(_rec(1) + _rec(2) + b"{broken\n")
+    port = free_port()
+    cfg = write_config(tmp_path / "c.yaml", endpoint=standin.url, sources=_source("a", log),
+                       state_dir=tmp_path / "state", extra=f"metrics:\n  listen: 127.0.0.1:{port}\n")
+    agent = AgentProcess(cfg, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(base + path, timeout=5) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    try:
+        agent.wait_started()
+        wait_for(lambda: len(standin.records()) == 2, 15, what="2 records")
+        assert get("/healthz") == (200, "ok")
+        wait_for(lambda: get("/readyz")[0] == 200, 10, what="ready")
+        status, text = wait_for(lambda: (r := get("/metrics")) and "volt_agent_records_sent_total 2" in r[1] and r,
+                                10, what="sent metric")
+        assert status == 200
+        assert 'volt_agent_lines_read_total{source="a"} 3' in text
+        assert 'volt_agent_records_rejected_total{source="a",reason="invalid JSON"} 1' in text
+        assert 'volt_agent_http_responses_total{code_class="2xx"} 2' in text
+        assert "volt_agent_request_duration_seconds_bucket" in text
+        assert "volt_agent_file_bytes_behind{" in text
+        assert TOKEN not in text
+    finally:
+        agent.stop()
+
+
+def test_validate_checks_config_paths_state_and_token(tmp_path):
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(b"")
+    cfg = write_config(tmp_path / "c.yaml", endpoint="http://127.0.0.1:9/x", sources=_source("a", log),
+                       state_dir=tmp_path / "state")
+
+    def validate(env: dict) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "agent.cli", "validate", "--config", str(cfg)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=30, env={"PATH": "/usr/bin", **env})
+
+    ok = validate({"VOLT_TOKEN": TOKEN})
+    assert ok.returncode == 0, ok.stderr
+    assert "ok" in ok.stdout
+    missing = validate({})
+    assert missing.returncode == 2
+    assert "VOLT_TOKEN" in missing.stderr
