@@ -48,9 +48,34 @@ class InvalidRecord(ValueError):
     """A record that does not fit Volt's contract; the message names the field and the problem."""
 
 
+_STRING, _INT, _DATE = 0, 1, 2
+_KIND = {name: (_DATE if name in DATE_FIELDS else _STRING) for name in STRING_FIELDS} | {n: _INT for n in INT_FIELDS}
+_GOOD_DATES: dict[str, None] = {}  # date strings already checked; log times repeat every line within a second
+
+
+def _is_unknown(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
 def clean(record: dict[str, Any]) -> dict[str, Any]:
     """Drop unknown values (None, "", empty containers) so they can never erase data Volt already has."""
-    return {k: v for k, v in record.items() if v is not None and v != "" and v != [] and v != {}}
+    if all(record.values()):  # fast path: nothing falsy, so nothing unknown
+        return record
+    return {k: v for k, v in record.items() if not _is_unknown(v)}
+
+
+def _date_problem(key: str, value: str, require_offset: bool) -> str | None:
+    if value in _GOOD_DATES:
+        return None
+    if not _ISO.match(value):
+        return f"field {key!r} is not an ISO 8601 date-time: {value[:40]!r}"
+    if require_offset and not _OFFSET.search(value):
+        return f"field {key!r} has no UTC offset: {value!r}"
+    if require_offset:
+        if len(_GOOD_DATES) > 4096:
+            _GOOD_DATES.clear()
+        _GOOD_DATES[value] = None
+    return None
 
 
 def problem(record: Any, *, require_offset: bool = True) -> str | None:
@@ -58,29 +83,29 @@ def problem(record: Any, *, require_offset: bool = True) -> str | None:
 
     Returning a reason instead of raising keeps the hot path free of exception set-up.
     """
-    if not isinstance(record, dict):
+    if type(record) is not dict:
         return f"body must be a JSON object, got {type(record).__name__}"
-    for key in REQUIRED:
-        if key not in record:
-            return f"missing required field {key!r}"
+    if "id" not in record or "provider" not in record:
+        return f"missing required field {'id' if 'id' not in record else 'provider'!r}"
+    kinds = _KIND
     for key, value in record.items():
-        if key not in ALL_FIELDS:
+        kind = kinds.get(key)
+        if kind is None:
             return f"unknown field {key!r}"
-        if value is None:
-            return f"field {key!r} is null (leave unknown fields out)"
-        if key in INT_FIELDS:
+        if kind == _INT:
             if type(value) is not int or value < 1:
                 return f"field {key!r} must be a positive integer, got {value!r}"
-            continue
-        if not isinstance(value, str):
-            return f"field {key!r} must be a string, got {type(value).__name__}"
-        if value == "":
-            return f"field {key!r} is empty (leave unknown fields out)"
-        if key in DATE_FIELDS:
-            if not _ISO.match(value):
-                return f"field {key!r} is not an ISO 8601 date-time: {value[:40]!r}"
-            if require_offset and not _OFFSET.search(value):
-                return f"field {key!r} has no UTC offset: {value!r}"
+        elif type(value) is not str or not value:
+            if value is None:
+                return f"field {key!r} is null (leave unknown fields out)"
+            if value == "":
+                return f"field {key!r} is empty (leave unknown fields out)"
+            if not isinstance(value, str):
+                return f"field {key!r} must be a string, got {type(value).__name__}"
+        elif kind == _DATE:
+            reason = _date_problem(key, value, require_offset)
+            if reason is not None:
+                return reason
     provider = record["provider"]
     if provider not in KNOWN_PROVIDERS:
         return f"provider {provider!r} is not one Volt knows (lower case, one of: {', '.join(sorted(KNOWN_PROVIDERS))})"

@@ -19,6 +19,8 @@ class FinalStatusMemory:
         self.capacity = capacity
         self._final: OrderedDict[str, None] = OrderedDict()
         self.stripped = 0
+        self._is_final: dict[str, bool] = {}  # status word -> final?; a handful of distinct words
+
 
     def __call__(self, record: dict[str, Any]) -> None:
         status = record.get("status")
@@ -26,7 +28,10 @@ class FinalStatusMemory:
             return
         rid = record["id"]
         final = self._final
-        if is_final(status):
+        final_status = self._is_final.get(status)
+        if final_status is None:
+            final_status = self._is_final[status] = is_final(status)
+        if final_status:
             final[rid] = None
             final.move_to_end(rid)
             if len(final) > self.capacity:

@@ -101,6 +101,7 @@ class FileServer:
                 if not self._watcher.start():
                     self._watcher = None
             self.ready.set()
+            await asyncio.sleep(0)  # let the agent see READY before the first (possibly long) read
             interval = self.cfg.poll_interval
             scan_every = self.cfg.scan_interval if self._watcher else self.cfg.poll_interval
             next_scan = time.monotonic() + scan_every
@@ -227,6 +228,7 @@ class FileServer:
                         tailer.tracker.read_offset = tailer.offset
                     break
                 await self._dispatch(tailer, lines)
+                await asyncio.sleep(0)  # a sink that never blocks (dry-run) must not starve the loop
                 if self._stopping:
                     return False
             else:

@@ -34,7 +34,12 @@ def load_preset(name: str, file: str, where: str) -> dict[str, Any]:
     if not path.is_file():
         known = ", ".join(preset_names())
         raise ConfigError(file, where, f"a built-in format, one of: {known}; got {name!r}")
-    return yaml.safe_load(path.read_text(encoding="utf-8"))
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    base = data.pop("extends", None)
+    if base:
+        # A variant of another preset (kannel-custom extends kannel): same rules, its own parser/regex.
+        data = {**load_preset(str(base), file, where), **data}
+    return data
 
 
 @dataclass(frozen=True)
@@ -48,14 +53,17 @@ class Rule:
     segments: bool
 
 
-@dataclass(frozen=True)
 class Result:
-    """What happened to one line, for `parse --explain` and the counters."""
+    """What happened to one line, for `parse --explain` and the counters (a plain class: made per line)."""
 
-    rule: str | None
-    records: list[dict[str, Any]]
-    reject: str | None = None
-    skipped: bool = False
+    __slots__ = ("records", "reject", "rule", "skipped")
+
+    def __init__(self, rule: str | None, records: list[dict[str, Any]], reject: str | None = None,
+                 skipped: bool = False) -> None:
+        self.rule = rule
+        self.records = records
+        self.reject = reject
+        self.skipped = skipped
 
 
 def _when(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
@@ -170,6 +178,12 @@ class Processor:
             raise ctx.error(f"{where}.parser", f"json or regex, got {kind!r}")
         self.kind = kind
         rules_raw = list(cfg.spec.get("rules") or []) + list(preset.get("rules") or [])
+        line_match = parser.get("match") if isinstance(parser, Mapping) else None
+        if kind == "regex" and line_match is not None:
+            # One line regex for the whole format (`parser: {type: regex, match: ...}`); rules without their
+            # own `match` use it and select their events with `when:`, so a layout change is one regex.
+            rules_raw = [{**r, "match": line_match} if isinstance(r, Mapping) and "match" not in r else r
+                         for r in rules_raw]
         if "map" in spec and not rules_raw:
             rules_raw = [{"name": "default", "map": spec["map"]}]
         if not rules_raw:
@@ -196,11 +210,15 @@ class Processor:
     def run(self, line: str) -> Result:
         """Parse and map one line, saying which rule matched and why a line was refused."""
         if self.kind == "regex":
+            last: re.Pattern[str] | None = None
+            fields: Any = None
             for rule in self.rules:
-                m = rule.regex.search(line)  # type: ignore[union-attr]
-                if m is None:
+                if rule.regex is not last:  # rules sharing the line regex match it once per line
+                    last = rule.regex
+                    m = last.search(line)  # type: ignore[union-attr]
+                    fields = None if m is None else m.groupdict()
+                if fields is None:
                     continue
-                fields = m.groupdict()
                 if rule.when is not None and not rule.when(fields):
                     continue
                 return self._apply(rule, fields)

@@ -180,7 +180,8 @@ def to_e164(number: str | int | None, default_country: str | None = None) -> str
 
     Rules, in order (``digits`` = the number without spaces, dashes, dots, parentheses and a "(0)"):
 
-    * empty / None, or only "+" and separators -> None.  Not all digits (alphanumeric sender "Uber-Eats", "ACMEBANK") -> returned as given.
+    * empty / None, or only "+" and separators -> None.
+    * not all digits (alphanumeric sender "Uber-Eats", "ACMEBANK") -> returned as given.
     * "+digits" -> "+digits".  "00" + at least 6 digits (not "000…") -> "+" + rest.
     * with ``default_country`` (ISO 3166 alpha-2, any case; unknown codes are ignored):
       its own international prefix (US "011", AU "0011", JP "010", RU "810") -> "+" + rest;
@@ -201,7 +202,8 @@ def to_e164(number: str | int | None, default_country: str | None = None) -> str
         if isinstance(number, bool) or not isinstance(number, int):
             return None
         number = str(number)
-    return _to_e164(number, default_country.upper() if default_country else None)
+    country = default_country.upper() if isinstance(default_country, str) and default_country else None
+    return _to_e164(number, country)
 
 
 @lru_cache(maxsize=16384)
@@ -221,9 +223,13 @@ def _to_e164(number: str, country_code: str | None) -> str | None:
     if plus:
         return "+" + digits
     n = len(digits)
+    country = _COUNTRIES.get(country_code) if country_code else None
+    if country is not None and country.idd != "00" and digits.startswith(country.idd):
+        rest = digits[len(country.idd) :]  # before the generic "00": AU "0011…"
+        if len(rest) >= _MIN_NATIONAL and rest[0] != "0":
+            return "+" + rest
     if digits.startswith("00") and n - 2 >= _MIN_NATIONAL and digits[2] != "0":
         return "+" + digits[2:]
-    country = _COUNTRIES.get(country_code) if country_code else None
     if country is not None:
         converted = _national_to_e164(digits, country)
         if converted is not None:
@@ -240,10 +246,6 @@ def _to_e164(number: str, country_code: str | None) -> str | None:
 def _national_to_e164(digits: str, c: _Country) -> str | None:
     """Apply the country-specific rules of :func:`to_e164`; None when none applies."""
     n = len(digits)
-    if c.idd != "00" and digits.startswith(c.idd):
-        rest = digits[len(c.idd) :]
-        if len(rest) >= _MIN_NATIONAL and rest[0] != "0":
-            return "+" + rest
     trunk = c.trunk
     if trunk == "keep":
         if digits[0] == "0" and n - 1 >= _MIN_NATIONAL:
@@ -542,7 +544,10 @@ _PARSERS: dict[tuple[str, Any], TimeParser] = {}
 def parse_time(value: Any, fmt: str, tz: tzinfo | str | None = None) -> str | None:
     """One-off form of :class:`TimeParser` (which it reuses per (fmt, tz)); prefer a TimeParser per source."""
     key = (fmt, tz)
-    parser = _PARSERS.get(key)
+    try:
+        parser = _PARSERS.get(key)
+    except TypeError:  # unhashable tz
+        return None
     if parser is None:
         try:
             parser = TimeParser(fmt, tz)
@@ -569,10 +574,9 @@ def kannel_text(text: str, coding: str | int) -> str | None:
 
     Bad hex -> TEXT unchanged. Empty -> None.
     """
-    if not text:
+    if not text or not isinstance(text, str):
         return None
-    c = coding if isinstance(coding, str) else str(coding)
-    c = c.strip()
+    c = (coding if isinstance(coding, str) else str(coding)).strip()
     if c != "2" and c != "1":
         return text
     try:
@@ -602,9 +606,9 @@ def kannel_segments(text: str, coding: str | int, length: str | int | None) -> i
     if c == "2" or c == "1":
         n = _to_int(length)
         if n is None:
-            n = len(text or "") // 2
+            n = len(text) // 2 if isinstance(text, str) else 0
         return segment_count_ucs2_bytes(n)
-    if not text:
+    if not text or not isinstance(text, str):
         return 1
     septets = gsm7_septets(text)
     return 1 if septets <= 160 else -(-septets // 153)
@@ -715,7 +719,7 @@ def smpp_state_name(stat: str | int | None) -> str | None:
     if isinstance(stat, int):
         return SMPP_MESSAGE_STATES.get(stat)
     s = stat.strip().upper()
-    if s.isdigit():
+    if s.isascii() and s.isdigit():
         return SMPP_MESSAGE_STATES.get(int(s))
     return _SMPP_STATE_ALIASES.get(s)
 
@@ -863,7 +867,6 @@ _STATUS_CLASSES: dict[str, str] = {
 _STATUS_RANK = {"pending": 0, "sent": 1, "final": 2}
 
 
-@lru_cache(maxsize=2048)
 def status_class(status: str) -> str:
     """Class of a status word from any provider: "pending" < "sent" < "final", or "unknown" if not recognised.
 
@@ -878,6 +881,11 @@ def status_class(status: str) -> str:
     """
     if not isinstance(status, str):
         return "unknown"
+    return _status_class(status)
+
+
+@lru_cache(maxsize=2048)
+def _status_class(status: str) -> str:
     s = status.strip().lower().replace("-", "_").replace(" ", "_")
     if "." in s:
         s = s.rsplit(".", 1)[1]
@@ -975,11 +983,39 @@ def _slow_literal(s: str) -> bytes | str | None:
     return value if isinstance(value, (bytes, str)) else None
 
 
-_KEEP_CONTROLS = str.maketrans("", "", "\n\r\t")
+# Characters that str.isprintable() rejects but real messages contain: \t\n\r, every Unicode space (NBSP,
+# thin space …) and the common format characters (ZWJ in emoji sequences, bidi marks, BOM, soft hyphen).
+_IGNORABLE = str.maketrans(
+    dict.fromkeys(
+        [
+            9,
+            10,
+            13,
+            0xA0,
+            0xAD,
+            0x1680,
+            *range(0x2000, 0x200B),
+            *range(0x200B, 0x2010),
+            0x2028,
+            0x2029,
+            *range(0x202A, 0x2030),
+            *range(0x205F, 0x2065),
+            0x3000,
+            0xFEFF,
+        ]
+    )
+)
 
 
 def _printable(text: str) -> bool:
-    return text.isprintable() or text.translate(_KEEP_CONTROLS).isprintable()
+    """Plausible as message text: no control, unassigned, private-use or lone-surrogate characters."""
+    return text.isprintable() or text.translate(_IGNORABLE).isprintable()
+
+
+def _mostly_ascii(data: bytes) -> bool:
+    """>= 70 % printable ASCII bytes: Latin-1 text, not UTF-16 CJK (whose bytes spread over 0x00-0xFF)."""
+    ascii_bytes = sum(1 for b in data if 0x20 <= b <= 0x7E)
+    return ascii_bytes * 10 >= len(data) * 7
 
 
 def _looks_utf16be(data: bytes) -> bool:
@@ -1005,7 +1041,8 @@ def jasmin_text(value: bytes | str | None) -> str | None:
 
     bytes, in order: printable UTF-8 (covers ASCII); UTF-16BE with a strong signal (see ``_looks_utf16be``,
     e.g. ``b'\\x04\\x12\\x040'`` Cyrillic, ``b'\\x00H\\x00i'``); GSM 03.38 unpacked (``\\x00`` "@", ``\\x11`` "_",
-    ``\\x1be`` "€" — what Jasmin's HTTP API stores for coding 0); any printable UTF-16BE (CJK); Latin-1.
+    ``\\x1be`` "€" — what Jasmin's HTTP API stores for coding 0); printable UTF-16BE (CJK) unless the bytes
+    read as mostly-ASCII Latin-1; Latin-1.
     str: returned as is, except Python-2-era byte strings (control characters, or UTF-8 mojibake like "Ã©"),
     which go through the bytes path. Empty -> None.
     """
@@ -1047,10 +1084,11 @@ def jasmin_text(value: bytes | str | None) -> str | None:
             return utf16
     gsm = gsm7_decode(data)
     if gsm is not None:
-        return gsm
-    if utf16 is not None:
+        return gsm or None
+    latin1 = data.decode("latin-1")
+    if utf16 is not None and not (_printable(latin1) and _mostly_ascii(data)):
         return utf16
-    return data.decode("latin-1") or None
+    return latin1 or None
 
 
 def jasmin_msgid(value: str | bytes | None) -> str | None:

@@ -147,8 +147,7 @@ def test_to_e164_never_raises_never_empty(number: str, country: str | None) -> N
 @given(st.text(alphabet="0123456789+ -().", max_size=20), COUNTRIES)
 def test_to_e164_is_idempotent_on_e164_output(number: str, country: str | None) -> None:
     result = to_e164(number, country)
-    if result is not None and result.startswith("+"):
-        assert result[1:].isdigit()
+    if result is not None and result.startswith("+") and result[1:].isdigit():
         assert to_e164(result, country) == result
 
 
@@ -209,7 +208,7 @@ def test_segment_count_kannel_sample_bodies() -> None:
         "transfers may be delayed. We apologise for any inconvenience."
     )
     assert segment_count(maintenance) == 2
-    assert segment_count("Ваш код подтверждения: 668390. Никому его не сообщайте.") == 1
+    assert segment_count("Ваш код подтверждения: 668390. Никому его не сообщайте.") == 1  # noqa: RUF001
 
 
 @pytest.mark.parametrize(("n", "expected"), [(0, 1), (-3, 1), (2, 1), (140, 1), (141, 2), (268, 2), (269, 3)])
@@ -342,9 +341,7 @@ def test_iso(value: str, expected: str | None) -> None:
 
 def test_strptime_formats() -> None:
     # plivo, read in its configured zone
-    assert (
-        parse_time("2024-05-14 17:03:20.500100", "%Y-%m-%d %H:%M:%S.%f", UTC) == "2024-05-14T17:03:20.500100+00:00"
-    )
+    assert parse_time("2024-05-14 17:03:20.500100", "%Y-%m-%d %H:%M:%S.%f", UTC) == "2024-05-14T17:03:20.500100+00:00"
     assert parse_time("2024-05-14 17:03:20.5", "%Y-%m-%d %H:%M:%S.%f", UTC) == "2024-05-14T17:03:20.500000+00:00"
     assert parse_time("14/05/2024 17:03", "%d/%m/%Y %H:%M", BERLIN) == "2024-05-14T15:03:00+00:00"
     # %z: the parsed offset wins over tz
@@ -368,8 +365,19 @@ def test_time_parser_cache_is_bounded() -> None:
     assert tp(base) == tp(base) == "2026-11-27T01:15:46+00:00"
 
 
-ANY_FMT = st.sampled_from(["iso", "epoch", "epoch_ms", "smpp", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f",
-                           "%d/%m/%y %H:%M %z", "%Y %Z", "%s"])
+ANY_FMT = st.sampled_from(
+    [
+        "iso",
+        "epoch",
+        "epoch_ms",
+        "smpp",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%d %H:%M:%S.%f",
+        "%d/%m/%y %H:%M %z",
+        "%Y %Z",
+        "%s",
+    ]
+)
 ANY_TZ = st.sampled_from([UTC, BERLIN, NEW_YORK, ZoneInfo("Pacific/Kiritimati"), timezone(timedelta(hours=-12))])
 
 
@@ -397,8 +405,9 @@ def test_parse_time_agrees_with_datetime(naive: datetime, tz: timezone) -> None:
 # Kannel
 # ---------------------------------------------------------------------------------------------------------------
 
-ARABIC_HEX = (
-    "063106450632002006270644062A062D06420642002006270644062E062706350020062806430020064706480020003400390037003100320038"
+ARABIC_HEX = (  # from kannel-FORMAT §3.2, coding 2
+    "063106450632002006270644062A062D06420642002006270644062E06270635"
+    "0020062806430020064706480020003400390037003100320038"
 )
 
 
@@ -464,8 +473,10 @@ def test_parse_receipt_kannel_samples() -> None:
 
 
 def test_parse_receipt_tolerant() -> None:
-    assert parse_receipt("id:2a9f3c71 Sub:001 Dlvrd:001 Submit Date:2405141702 Done Date:2405141702 Stat:DELIVRD "
-                         "Err:000 Text:Your code is 482913") == {
+    assert parse_receipt(
+        "id:2a9f3c71 Sub:001 Dlvrd:001 Submit Date:2405141702 Done Date:2405141702 Stat:DELIVRD "
+        "Err:000 Text:Your code is 482913"
+    ) == {
         "id": "2a9f3c71",
         "sub": "001",
         "dlvrd": "001",
@@ -675,8 +686,8 @@ def test_status_class_junk_type() -> None:
         ("b'6a1f2a01'", b"6a1f2a01"),
         ("b'ACMEBANK'", b"ACMEBANK"),
         ("b'Your ACME code: 482913.Do not share it.'", b"Your ACME code: 482913.Do not share it."),
-        ("b\"it's\"", b"it's"),
-        ("b'it\\'s \"q\"'", b"it's \"q\""),
+        ('b"it\'s"', b"it's"),
+        ("b'it\\'s \"q\"'", b'it\'s "q"'),
         ("b'\\x04\\x12\\x040'", b"\x04\x12\x040"),
         ("b'\\x11SMS\\x11TEST'", b"\x11SMS\x11TEST"),
         ("b'Hi \\x00 Hello'", b"Hi \x00 Hello"),
@@ -748,8 +759,13 @@ def test_py_literal_never_raises(text: str) -> None:
         ("Hello".encode("utf-16-be"), "Hello"),
         ("مرحبا".encode("utf-16-be"), "مرحبا"),
         ("🎄🎅".encode("utf-16-be"), "🎄🎅"),
-        ("你好，世界！欢迎".encode("utf-16-be"), "你好，世界！欢迎"),
+        ("你好，世界！欢迎".encode("utf-16-be"), "你好，世界！欢迎"),  # noqa: RUF001
         (b"caf\xe9", "café"),  # latin-1 last resort
+        (b"Cr\xe8me br\xfbl\xe9e \xe0 5\xa4", "Crème brûlée à 5¤"),
+        ("non\u00a0breaking\u2009space".encode(), "non\u00a0breaking\u2009space"),
+        ("👨\u200d👩\u200d👧".encode(), "👨\u200d👩\u200d👧"),
+        ("👨\u200d👩\u200d👧 ok".encode("utf-16-be"), "👨\u200d👩\u200d👧 ok"),
+        (b"\x1b", None),
         ("f1", "f1"),
         ("Ваш код", "Ваш код"),
         ("CafÃ©", "Café"),  # Python 2 UTF-8 bytes printed as a str
@@ -803,7 +819,7 @@ def test_jasmin_msgid(value: str | bytes | None, expected: str | None) -> None:
 
 def test_body_hash() -> None:
     assert body_hash("hi") == "sha256:8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4"
-    assert body_hash("") .startswith("sha256:")
+    assert body_hash("").startswith("sha256:")
     assert body_hash("\ud800").startswith("sha256:")  # lone surrogate does not crash
 
 
@@ -816,3 +832,14 @@ def test_stable_id() -> None:
     assert len(a) == len("kannel-") + 16
     assert stable_id("x", "ab", "c") != stable_id("x", "a", "bc")
     assert stable_id("x", None, "a") == stable_id("x", "", "a")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("junk", [None, 5, 1.5, b"bytes", ["list"], {"d": 1}])
+def test_wrong_types_never_raise(junk: object) -> None:
+    assert to_e164("07700900415", junk) == "07700900415"  # type: ignore[arg-type]
+    assert status_class(junk) == "unknown"  # type: ignore[arg-type]
+    assert kannel_text(junk, "2") is None  # type: ignore[arg-type]
+    assert kannel_segments(junk, "0", junk) == 1  # type: ignore[arg-type]
+    assert kannel_segments(junk, "2", junk) == 1  # type: ignore[arg-type]
+    assert parse_receipt(junk) == {}  # type: ignore[arg-type]
+    assert parse_time("2026-11-27 01:13:22", "%Y-%m-%d %H:%M:%S", junk) is None or junk is None  # type: ignore[arg-type]
