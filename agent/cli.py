@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import glob
 import os
 import sys
@@ -17,6 +18,8 @@ import yaml
 from agent import __version__
 from agent.config import Config, ConfigError, load
 from agent.files.checkpoints import CheckpointStore, StateDirError
+from agent.files.discovery import expand
+from agent.files.fingerprint import file_key
 from agent.formats.source import PRESET_DIR, Processor, preset_names
 from agent.ops import logs
 from agent.secrets import Secret, TokenError, load_token
@@ -80,7 +83,7 @@ def cmd_parse(args: argparse.Namespace, cfg: Config) -> int:
                     where = f"{name}:{number}"
                     if result.reject:
                         out.write(f"{where} rejected: {result.reject}\n".encode())
-                    elif not result.records:
+                    if not result.records and not result.reject:
                         out.write(f"{where} skipped by rule {result.rule}\n".encode())
                     for record in result.records:
                         out.write(f"{where} rule={result.rule} ".encode() + orjson.dumps(record) + b"\n")
@@ -132,20 +135,25 @@ def cmd_state(args: argparse.Namespace, cfg: Config) -> int:
     if not store.path.exists():
         print(f"no checkpoints yet in {store.path}")
         return 0
-    store.load()
+    try:
+        store.load(readonly=True)
+    except StateDirError as exc:
+        return _fail(str(exc), 1)
+    # A file renamed since the last checkpoint (rotated under a matching name) is found by its identity.
+    current: dict[tuple[str, str], str] = {}
+    for scfg in cfg.sources:
+        for path in expand(scfg.paths, scfg.exclude):
+            with contextlib.suppress(OSError):
+                current.setdefault((scfg.name, file_key(os.stat(path))), path)
     rows = [("SOURCE", "FILE", "IDENTITY", "COMMITTED", "SIZE", "BEHIND")]
     for cp in sorted(store.entries.values(), key=lambda c: (c.source, c.path)):
-        size: str | int = "gone"
-        behind: str | int = "-"
-        try:
-            st = os.stat(cp.path)
-            if f"{st.st_dev}:{st.st_ino}" == cp.key:
-                size, behind = st.st_size, max(0, st.st_size - cp.offset)
-            else:
-                size = "rotated"
-        except OSError:
-            pass
-        rows.append((cp.source, cp.path, cp.key, str(cp.offset), str(size), str(behind)))
+        path = current.get((cp.source, cp.key), cp.path)
+        size = behind = "gone"
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            if file_key(st) == cp.key:
+                size, behind = str(st.st_size), str(max(0, st.st_size - cp.offset))
+        rows.append((cp.source, path, cp.key, str(cp.offset), size, behind))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -153,15 +161,12 @@ def cmd_state(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def cmd_ping(args: argparse.Namespace, cfg: Config) -> int:
-    from agent.send.sender import ping
+    from agent.send.sender import Reach, ping
 
-    status, meaning = asyncio.run(ping(cfg.volt, _token(cfg)))
-    print(f"{cfg.volt.endpoint}: {status if status is not None else 'no answer'}: {meaning}")
-    if status is None or status >= 500:
-        return EXIT_UNREACHABLE
-    if status in (401, 403):
-        return EXIT_TOKEN
-    return 0
+    verdict, status, meaning = asyncio.run(ping(cfg.volt, _token(cfg)))
+    answered = f"HTTP {status}" if status is not None else "no HTTP answer"
+    print(f"{verdict.value}: {cfg.volt.endpoint}: {answered}: {meaning}")
+    return {Reach.REACHABLE: 0, Reach.TOKEN_REJECTED: EXIT_TOKEN, Reach.UNREACHABLE: EXIT_UNREACHABLE}[verdict]
 
 
 def cmd_formats(args: argparse.Namespace) -> int:

@@ -52,16 +52,27 @@ def _stable_id(prefix: Any, *parts: Any) -> str:
     return tf.stable_id(str(prefix), *("" if p is None else str(p) for p in parts))
 
 
-def _split(value: Any, sep: Any, index: Any) -> Any:
+def _split(value: Any, sep: Any, index: Any, maxsplit: Any = -1) -> Any:
+    """Piece `index` of `value` split on `sep`; `maxsplit` keeps a last piece whole ("NACK/0x0b/a/b", "/", 2, 2)."""
     if not isinstance(value, str):
         return None
-    pieces = value.split(str(sep))
+    pieces = value.split(str(sep), int(maxsplit))
     i = int(index)
     return pieces[i] if -len(pieces) <= i < len(pieces) else None
 
 
 def _length(value: Any) -> int | None:
     return len(value) if isinstance(value, list | tuple | str) else None
+
+
+def _to_str(value: Any) -> str | None:
+    """The `str` modifier: numbers become text (JSON error codes such as 4720); a list, object or boolean is
+    not a scalar value, so it is unknown rather than its Python repr."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 # Named functions a spec may call with {fn: name, args: [...]}. Each returns None for "unknown".
@@ -81,7 +92,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     ),
     "jasmin_msgid": lambda v: tf.jasmin_msgid(v) if isinstance(v, str) and v else None,
     "esme_status": lambda v: tf.esme_status(v) if isinstance(v, str) and v else None,
-    "smpp_state": lambda v: tf.SMPP_STATES.get(v.upper()) if isinstance(v, str) else None,
+    "smpp_state": lambda v: tf.smpp_state_name(v) if isinstance(v, str) else None,  # DELIVRD, Delivered, 2
     "hex_to_int": lambda v: str(int(v, 16)) if isinstance(v, str) and _HEX.fullmatch(v) else None,
 }
 
@@ -130,10 +141,10 @@ def _template(text: str, ctx: Context, where: str) -> Getter:
             if isinstance(piece, str):
                 out.append(piece)
                 continue
-            value = piece(f)
-            if value is None or value == "":
+            value = _to_str(piece(f))  # a list or object in an id would be its Python repr: unknown instead
+            if not value:
                 return None
-            out.append(str(value))
+            out.append(value)
         return "".join(out)
 
     return get
@@ -216,17 +227,26 @@ def compile_value(spec: Any, ctx: Context, where: str) -> Getter:
         if not isinstance(raw_args, list):
             raise ctx.error(f"{where}.args", "a list of value specs")
         args = [compile_value(a, ctx, f"{where}.args[{i}]") for i, a in enumerate(raw_args)]
-        get = lambda f: func(*(a(f) for a in args))  # noqa: E731
+        if len(args) == 1:  # fixed arities without a generator per call: this is the per-line path
+            (a0,) = args
+            get = lambda f: func(a0(f))  # noqa: E731
+        elif len(args) == 2:
+            a0, a1 = args
+            get = lambda f: func(a0(f), a1(f))  # noqa: E731
+        else:
+            get = lambda f: func(*[a(f) for a in args])  # noqa: E731
     return _with_modifiers(get, spec, ctx, where)
 
 
 def _with_modifiers(get: Getter, spec: Mapping[str, Any], ctx: Context, where: str) -> Getter:
     steps: list[Callable[[Any], Any]] = []
     if spec.get("str"):
-        steps.append(lambda v: v if isinstance(v, str) else str(v))
+        steps.append(_to_str)
     if spec.get("int"):
 
         def to_int(v: Any) -> int | None:
+            if isinstance(v, bool):  # JSON true is not a count
+                return None
             try:
                 return int(v)
             except (TypeError, ValueError):
@@ -259,7 +279,8 @@ def _with_modifiers(get: Getter, spec: Mapping[str, Any], ctx: Context, where: s
         steps.append(lambda v: parser(v) if v is not None else None)
     if spec.get("phone"):
         country = ctx.default_country
-        steps.append(lambda v: tf.to_e164(str(v), country) if v is not None else None)
+        # to_e164 takes str or int and returns None for anything else (a JSON object is no number)
+        steps.append(lambda v: tf.to_e164(v, country) if v is not None else None)
     if "prefix" in spec:
         prefix = str(spec["prefix"])
         steps.append(lambda v: prefix + str(v) if v is not None and v != "" else None)
@@ -295,6 +316,8 @@ def compile_mapping(spec: Any, ctx: Context, where: str) -> Callable[[Any], dict
     for name, value_spec in spec.items():
         if name not in ALL_FIELDS:
             raise ctx.error(f"{where}.{name}", f"a Volt record field: {', '.join(sorted(ALL_FIELDS))}")
+        if value_spec is None:  # `field: null` leaves out a field inherited through a YAML merge (<<: *other)
+            continue
         items.append((name, compile_value(value_spec, ctx, f"{where}.{name}")))
     frozen = tuple(items)
 

@@ -34,7 +34,10 @@ def load_preset(name: str, file: str, where: str) -> dict[str, Any]:
     if not path.is_file():
         known = ", ".join(preset_names())
         raise ConfigError(file, where, f"a built-in format, one of: {known}; got {name!r}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "(file)", f"valid YAML in the built-in format {name!r}: {exc}") from None
     base = data.pop("extends", None)
     if base:
         # A variant of another preset (kannel-custom extends kannel): same rules, its own parser/regex.
@@ -82,7 +85,7 @@ def _when(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
             allowed = frozenset(c["in"]) if isinstance(c["in"], list) else None
             if allowed is None:
                 raise ctx.error(f"{w}.in", "a list of values")
-            checks.append(lambda f, g=get, a=allowed: g(f) in a)
+            checks.append(lambda f, g=get, a=allowed: _hashable(g(f)) and g(f) in a)
         elif "exists" in c:
             want_exists = bool(c["exists"])
             checks.append(lambda f, g=get, e=want_exists: (g(f) not in (None, "", [], {})) is e)
@@ -96,7 +99,14 @@ def _when(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
             raise ctx.error(w, "one of equals, in, exists, prefix, matches")
     if len(checks) == 1:
         return checks[0]
+    if len(checks) == 2:  # the common case, without a generator per line
+        first, second = checks
+        return lambda f: first(f) and second(f)
     return lambda f: all(check(f) for check in checks)
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
 
 
 def _regex(pattern: str, ctx: Context, where: str) -> re.Pattern[str]:
@@ -236,16 +246,21 @@ class Processor:
                 return Result(None, [], "the field to explode is missing or not a list")
         else:
             items = [obj]
+        if len(items) == 1:
+            return self._json_item(items[0])
+        # An array of events: each is mapped on its own; a refused event does not take the good ones with it.
         records: list[dict[str, Any]] = []
         names: list[str] = []
+        rejects: list[str] = []
         for item in items:
             result = self._json_item(item)
             if result.reject is not None:
-                return result
+                rejects.append(result.reject)
             records.extend(result.records)
             if result.rule:
                 names.append(result.rule)
-        return Result(",".join(names) or None, records, skipped=not records)
+        reject = f"{rejects[0]} ({len(rejects)} of {len(items)} events)" if rejects else None
+        return Result(",".join(names) or None, records, reject, skipped=not records and not rejects)
 
     def _json_item(self, item: Any) -> Result:
         if not isinstance(item, dict):
