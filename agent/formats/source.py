@@ -3,6 +3,9 @@
 The format is data: a preset from formats/presets (`format: kannel`) and/or the source's own
 `parser`, `rules` and `map`. Rules are tried in order; the first that matches maps the line.
 A rule with `drop: true` skips lines that are not message events (counted, never silent).
+`parser: {type: regex, match: RE}` gives one line regex to every rule without its own `match`
+(rules then pick their event with `when:`; the line is matched once), and a preset may say
+`extends: other` to reuse another preset's rules with its own parser (kannel-custom).
 """
 
 from __future__ import annotations

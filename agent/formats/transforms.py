@@ -608,7 +608,7 @@ def kannel_segments(text: str, coding: str | int, length: str | int | None) -> i
         if n is None:
             n = len(text) // 2 if isinstance(text, str) else 0
         return segment_count_ucs2_bytes(n)
-    if not text or not isinstance(text, str):
+    if not text or not isinstance(text, str) or len(text) <= 80:  # <= 80 chars: at most 160 septets, no count
         return 1
     septets = gsm7_septets(text)
     return 1 if septets <= 160 else -(-septets // 153)
