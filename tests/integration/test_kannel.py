@@ -356,7 +356,8 @@ def test_example_config_parses_its_sample_with_rule_names_in_explain():
 # --- the ground truth ---------------------------------------------------------------------------------------------
 
 # Documented deviations from expected-final-state.jsonl, each required by mapping-conventions.md:
-# 1. status words: a submit the SMSC accepted is ESME_ROK (conventions), not "sent"; receipts: the SMPP state's full name (UNDELIV -> undeliverable, DELETED/UNKNOWN -> deleted /
+# 1. status words: a submit the SMSC accepted is ESME_ROK (conventions), not "sent";
+#    receipts: the SMPP state's full name (UNDELIV -> undeliverable, DELETED/UNKNOWN -> deleted /
 #    unknown) where the file uses its own buckets (undelivered, failed). error_message still names the stat.
 STATUS_WORDS = {("undelivered", "undeliverable"), ("failed", "deleted"), ("failed", "unknown"), ("sent", "ESME_ROK")}
 # 2. message_type "SMS" (the contract's value) where the file has "sms".
