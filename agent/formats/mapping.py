@@ -28,6 +28,7 @@ from agent.formats import transforms as tf
 
 Getter = Callable[[Any], Any]
 _HEX = re.compile(r"[0-9A-Fa-f]+")
+_PLAIN_KEY = re.compile(r"[^.\[\]]+")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
@@ -104,7 +105,7 @@ def compile_path(path: str) -> Getter:
         parts.append(int(index) if index else name)
     if len(parts) == 1 and isinstance(parts[0], str):
         key = parts[0]
-        return lambda f: f.get(key) if isinstance(f, dict) else None
+        return lambda f: f.get(key)  # top-level fields are always a dict (groupdict or a JSON object)
 
     def get(f: Any) -> Any:
         for part in parts:
@@ -312,17 +313,34 @@ def compile_mapping(spec: Any, ctx: Context, where: str) -> Callable[[Any], dict
         raise ctx.error(where, "a mapping of Volt field -> value spec")
     from agent.record import ALL_FIELDS
 
+    consts: dict[str, Any] = {}
+    plain: list[tuple[str, str]] = []
     items: list[tuple[str, Getter]] = []
     for name, value_spec in spec.items():
         if name not in ALL_FIELDS:
             raise ctx.error(f"{where}.{name}", f"a Volt record field: {', '.join(sorted(ALL_FIELDS))}")
         if value_spec is None:  # `field: null` leaves out a field inherited through a YAML merge (<<: *other)
             continue
-        items.append((name, compile_value(value_spec, ctx, f"{where}.{name}")))
+        get = compile_value(value_spec, ctx, f"{where}.{name}")  # checks the spec even when it is simple
+        kind, value = _simple(value_spec)
+        if kind == "const":
+            if value is not None and value != "":
+                consts[name] = value
+        elif kind == "key":
+            plain.append((name, value))
+        else:
+            items.append((name, get))
+    # Constants are set once per record by copying, plain keys are read without a call: on the hot path
+    # only the fields that really compute something cost a function call.
+    frozen_plain = tuple(plain)
     frozen = tuple(items)
 
-    def build(fields: Any) -> dict[str, Any]:
-        record: dict[str, Any] = {}
+    def build(fields: dict[str, Any]) -> dict[str, Any]:
+        record = consts.copy()
+        for name, key in frozen_plain:
+            value = fields.get(key)
+            if value is not None and value != "":
+                record[name] = value
         for name, get in frozen:
             value = get(fields)
             if value is not None and value != "":
@@ -330,3 +348,21 @@ def compile_mapping(spec: Any, ctx: Context, where: str) -> Callable[[Any], dict
         return record
 
     return build
+
+
+def _simple(spec: Any) -> tuple[str, Any]:
+    """("const", value) / ("key", name) for specs that need no call per line, else ("other", None)."""
+    if isinstance(spec, str):
+        if spec.startswith("$$"):
+            return "const", spec[1:]
+        if spec.startswith("$"):
+            key = spec[1:]
+            return ("key", key) if _PLAIN_KEY.fullmatch(key) else ("other", None)
+        return "const", spec
+    if isinstance(spec, bool | int | float):
+        return "const", spec
+    if isinstance(spec, Mapping) and set(spec) == {"const"}:
+        return "const", spec["const"]
+    if isinstance(spec, Mapping) and set(spec) == {"field"} and _PLAIN_KEY.fullmatch(str(spec["field"])):
+        return "key", str(spec["field"])
+    return "other", None

@@ -11,6 +11,7 @@ A rule with `drop: true` skips lines that are not message events (counted, never
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,62 @@ class Rule:
     derive: tuple[tuple[str, Callable[[Any], Any]], ...]
     build: Callable[[Any], dict[str, Any]] | None
     segments: bool
+    keys: dict[str, frozenset[Any]]  # necessary conditions: field -> the values the rule can match
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Consecutive rules sharing one regex (or the JSON object), indexed by their most common key field.
+
+    With the index a line tries only the rules whose `equals`/`in` condition its key value can meet,
+    instead of every rule in order; the order among those rules is kept.
+    """
+
+    regex: re.Pattern[str] | None
+    rules: tuple[Rule, ...]
+    key: Callable[[Any], Any] | None = None
+    index: dict[Any, tuple[Rule, ...]] | None = None
+    others: tuple[Rule, ...] = ()
+
+    def candidates(self, fields: Any) -> tuple[Rule, ...]:
+        if self.index is None:
+            return self.rules
+        value = self.key(fields)  # type: ignore[misc]
+        return self.index[value] if _member(value, self.index) else self.others
+
+
+def _necessary(spec: Any) -> dict[str, frozenset[Any]]:
+    """The equals/in conditions of a `when:` (all must hold), as field -> allowed values."""
+    keys: dict[str, frozenset[Any]] = {}
+    for c in spec if isinstance(spec, list) else [spec]:
+        if not isinstance(c, Mapping) or "field" not in c:
+            continue
+        if "equals" in c and _hashable(c["equals"]):
+            keys[str(c["field"])] = frozenset([c["equals"]])
+        elif "in" in c and isinstance(c["in"], list) and all(_hashable(v) for v in c["in"]):
+            keys[str(c["field"])] = frozenset(c["in"])
+    return keys
+
+
+def _group(rules: tuple[Rule, ...]) -> list[_Group]:
+    groups: list[list[Rule]] = []
+    for rule in rules:
+        if groups and groups[-1][0].regex is rule.regex:
+            groups[-1].append(rule)
+        else:
+            groups.append([rule])
+    out = []
+    for members in groups:
+        fields = Counter(k for r in members for k in r.keys)
+        field, count = fields.most_common(1)[0] if fields else ("", 0)
+        if count < 2:
+            out.append(_Group(members[0].regex, tuple(members)))
+            continue
+        values = {v for r in members for v in r.keys.get(field, ())}
+        index = {v: tuple(r for r in members if field not in r.keys or v in r.keys[field]) for v in values}
+        others = tuple(r for r in members if field not in r.keys)
+        out.append(_Group(members[0].regex, tuple(members), compile_path(field), index, others))
+    return out
 
 
 class Result:
@@ -88,7 +145,7 @@ def _when(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
             allowed = frozenset(c["in"]) if isinstance(c["in"], list) else None
             if allowed is None:
                 raise ctx.error(f"{w}.in", "a list of values")
-            checks.append(lambda f, g=get, a=allowed: _hashable(g(f)) and g(f) in a)
+            checks.append(lambda f, g=get, a=allowed: _member(g(f), a))
         elif "exists" in c:
             want_exists = bool(c["exists"])
             checks.append(lambda f, g=get, e=want_exists: (g(f) not in (None, "", [], {})) is e)
@@ -110,6 +167,13 @@ def _when(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
 
 def _hashable(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
+
+
+def _member(value: Any, allowed: frozenset[Any] | dict[Any, Any]) -> bool:
+    try:
+        return value in allowed
+    except TypeError:  # a list or object from JSON input is never one of the allowed values
+        return False
 
 
 def _regex(pattern: str, ctx: Context, where: str) -> re.Pattern[str]:
@@ -154,7 +218,8 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
             else:
                 mapping[key] = value
         build = compile_mapping(mapping, ctx, f"{w}.map")
-    return Rule(name, regex, when, drop, derive, build, bool(raw.get("segments", True)))
+    keys = _necessary(raw["when"]) if "when" in raw else {}
+    return Rule(name, regex, when, drop, derive, build, bool(raw.get("segments", True)), keys)
 
 
 class RejectsFile:
@@ -209,6 +274,7 @@ class Processor:
         self.rules = tuple(
             _compile_rule(r, i, kind, overrides, ctx, f"{where}.rules") for i, r in enumerate(rules_raw)
         )
+        self.groups = _group(self.rules)
         explode = spec.get("explode")
         self.explode = compile_path(str(explode)) if explode and explode not in ("$", ".") else None
         self.explode_root = explode in ("$", ".")
@@ -223,18 +289,14 @@ class Processor:
     def run(self, line: str) -> Result:
         """Parse and map one line, saying which rule matched and why a line was refused."""
         if self.kind == "regex":
-            last: re.Pattern[str] | None = None
-            fields: Any = None
-            for rule in self.rules:
-                if rule.regex is not last:  # rules sharing the line regex match it once per line
-                    last = rule.regex
-                    m = last.search(line)  # type: ignore[union-attr]
-                    fields = None if m is None else m.groupdict()
-                if fields is None:
+            for group in self.groups:
+                m = group.regex.search(line)  # type: ignore[union-attr]
+                if m is None:
                     continue
-                if rule.when is not None and not rule.when(fields):
-                    continue
-                return self._apply(rule, fields)
+                fields = m.groupdict()
+                for rule in group.candidates(fields):
+                    if rule.when is None or rule.when(fields):
+                        return self._apply(rule, fields)
             return Result(None, [], "no rule matched")
         try:
             obj = orjson.loads(line)
@@ -244,7 +306,7 @@ class Processor:
         if self.explode_root:
             items = obj if isinstance(obj, list) else [obj]
         elif self.explode is not None:
-            items = self.explode(obj)
+            items = self.explode(obj) if isinstance(obj, dict) else None
             if not isinstance(items, list):
                 return Result(None, [], "the field to explode is missing or not a list")
         else:
@@ -268,9 +330,10 @@ class Processor:
     def _json_item(self, item: Any) -> Result:
         if not isinstance(item, dict):
             return Result(None, [], f"expected a JSON object, got {type(item).__name__}")
-        for rule in self.rules:
-            if rule.when is None or rule.when(item):
-                return self._apply(rule, item)
+        for group in self.groups:
+            for rule in group.candidates(item):
+                if rule.when is None or rule.when(item):
+                    return self._apply(rule, item)
         return Result(None, [], "no rule matched")
 
     def _apply(self, rule: Rule, fields: Any) -> Result:
