@@ -40,15 +40,21 @@ class DryRunSink:
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
         self.count = 0
+        self._lines: list[bytes] = []  # joined into one write: a write per record costs more than the record
 
     async def put(self, record: dict[str, Any], pending: Pending | None) -> None:
-        self.out.write(orjson.dumps(record) + b"\n")
+        self._lines.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         self.count += 1
         if pending is not None:
             pending.ack()
+        if len(self._lines) >= 512:
+            self.flush()
 
     def flush(self) -> None:
+        lines, self._lines = self._lines, []
         with contextlib.suppress(BrokenPipeError, ValueError):
+            if lines:
+                self.out.write(b"".join(lines))
             self.out.flush()
 
 
@@ -83,6 +89,7 @@ class Agent:
     async def _stop_source(self, name: str) -> None:
         server, task, _ = self.servers.pop(name)
         server.stop()
+        task.cancel()  # a reader waiting for queue room (Volt down) would never return on its own
         with contextlib.suppress(asyncio.CancelledError):
             await task
         server.checkpoint()
@@ -92,10 +99,10 @@ class Agent:
     def checkpoint(self) -> None:
         if self.store is None:
             return
-        live: set[str] = set()
+        live: set[tuple[str, str]] = set()
         for server, _, _ in self.servers.values():
             server.checkpoint()
-            live.update(server.tailers)
+            live.update(server.live_keys())
         self.store.expire(time.time(), live)
         try:
             if self.store.flush():
@@ -233,8 +240,11 @@ class Agent:
 
     async def _drain(self) -> None:
         """Stop reading, then give in-flight records up to shutdown_timeout to be acknowledged."""
-        for server, _, _ in self.servers.values():
+        for server, task, _ in self.servers.values():
             server.stop()
+            # a reader waiting in put() would otherwise queue the rest of its chunk as room frees up;
+            # lines it had not handed over stay unacknowledged and are read again on the next start
+            task.cancel()
         if self.queue is None:
             return
         try:

@@ -1,4 +1,4 @@
-"""Compiles a mapping spec (Volt field -> where its value comes from) into closures, once per source.
+"""Compiles a mapping spec (Volt field -> where its value comes from) into Python functions, once per source.
 
 A value spec is one of:
   "$path"                       a parsed field (dotted path, `[n]` for list items: data.payload.to[0].status)
@@ -179,132 +179,138 @@ MODIFIERS = (
 SOURCES = ("field", "const", "template", "fn", "args", "first")
 
 
+class _Codegen:
+    """Turns value specs into Python expressions over `f` (the parsed fields), compiled once per mapping.
+
+    A mapping becomes one function whose body computes each field inline: no closure call per field or
+    per modifier on the hot path, only the real work (a dict lookup, a transform). Values the generated
+    code needs (constants, transforms, lookup tables) are passed in its namespace, never written as text.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.ns: dict[str, Any] = {"_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164}
+        self._n = 0
+
+    def bind(self, prefix: str, value: Any) -> str:
+        self._n += 1
+        name = f"_{prefix}{self._n}"
+        self.ns[name] = value
+        return name
+
+    def temp(self) -> str:
+        self._n += 1
+        return f"_t{self._n}"
+
+    def path(self, path: str) -> str:
+        if _PLAIN_KEY.fullmatch(path):
+            return f"f.get({path!r})"
+        return f"{self.bind('p', compile_path(path))}(f)"
+
+    def value(self, spec: Any, where: str) -> str:
+        ctx = self.ctx
+        if isinstance(spec, str):
+            if spec.startswith("$$"):
+                return self.bind("c", spec[1:])
+            if spec.startswith("$"):
+                return self.path(spec[1:])
+            return self.bind("c", spec)
+        if isinstance(spec, bool | int | float):
+            return self.bind("c", spec)
+        if not isinstance(spec, Mapping):
+            raise ctx.error(where, f"a value spec: '$field', a constant, or a mapping; got {spec!r}")
+        unknown = [k for k in spec if k not in MODIFIERS and k not in SOURCES]
+        if unknown:
+            raise ctx.error(f"{where}.{unknown[0]}", f"one of {', '.join(SOURCES + MODIFIERS)}")
+        chosen = [k for k in ("field", "const", "template", "fn", "first") if k in spec]
+        if len(chosen) != 1:
+            raise ctx.error(where, "exactly one of field, const, template, fn or first")
+        kind = chosen[0]
+        if kind == "field":
+            base = self.path(str(spec["field"]))
+        elif kind == "const":
+            base = self.bind("c", spec["const"])
+        elif kind == "template":
+            base = f"{self.bind('g', _template(str(spec['template']), ctx, f'{where}.template'))}(f)"
+        elif kind == "first":
+            options = spec["first"]
+            if not isinstance(options, list) or not options:
+                raise ctx.error(f"{where}.first", "a non-empty list of value specs")
+            base = "None"
+            for i in reversed(range(len(options))):
+                option = self.value(options[i], f"{where}.first[{i}]")
+                t = self.temp()
+                base = f"({t} if ({t} := {option}) is not None and {t} != '' else {base})"
+        else:
+            name = spec["fn"]
+            func = FUNCTIONS.get(name)
+            if func is None:
+                raise ctx.error(f"{where}.fn", f"one of {', '.join(sorted(FUNCTIONS))}, got {name!r}")
+            raw_args = spec.get("args", [])
+            if not isinstance(raw_args, list):
+                raise ctx.error(f"{where}.args", "a list of value specs")
+            args = [self.value(a, f"{where}.args[{i}]") for i, a in enumerate(raw_args)]
+            base = f"{self.bind('f', func)}({', '.join(args)})"
+        for step in self.steps(spec, where):
+            t = self.temp()
+            base = f"(None if ({t} := {base}) is None or {t} == '' else {step(t)})"
+        return base
+
+    def steps(self, spec: Mapping[str, Any], where: str) -> list[Callable[[str], str]]:
+        """Each modifier as a function from a variable name to the expression applying it."""
+        ctx = self.ctx
+        steps: list[Callable[[str], str]] = []
+        if spec.get("str"):
+            steps.append(lambda v: f"_to_str({v})")
+        if spec.get("int"):
+            steps.append(lambda v: f"_to_int({v})")
+        for case in ("strip", "lower", "upper"):
+            if spec.get(case):
+                steps.append(lambda v, c=case: f"({v}.{c}() if isinstance({v}, str) else {v})")
+        if "omit" in spec:
+            omit = spec["omit"] if isinstance(spec["omit"], list) else [spec["omit"]]
+            o = self.bind("o", frozenset(str(x) for x in omit))
+            steps.append(lambda v: f"(None if ({v} if {v}.__class__ is str else str({v})) in {o} else {v})")
+        if "map" in spec:
+            table = spec["map"]
+            if not isinstance(table, Mapping):
+                raise ctx.error(f"{where}.map", "a mapping of source value -> record value")
+            m = self.bind("m", {str(k): v for k, v in table.items()})
+            d = self.bind("c", spec["default"]) if "default" in spec else None
+            steps.append(lambda v: f"{m}.get({v} if {v}.__class__ is str else str({v}), {d or v})")
+        if "time" in spec:
+            parser = tf.TimeParser(str(spec["time"]), _zone(spec.get("tz"), ctx, f"{where}.tz"))
+            p = self.bind("time", parser)
+            steps.append(lambda v: f"{p}({v})")
+        if spec.get("phone"):
+            # to_e164 takes str or int and returns None for anything else (a JSON object is no number)
+            country = self.bind("c", ctx.default_country)
+            steps.append(lambda v: f"_e164({v}, {country})")
+        if "prefix" in spec:
+            pre = self.bind("c", str(spec["prefix"]))
+            steps.append(lambda v: f"({pre} + str({v}))")
+        return steps
+
+    def function(self, source: str, name: str) -> Callable[..., Any]:
+        code = compile(source, f"<mapping {name}>", "exec")
+        exec(code, self.ns)
+        return self.ns[name]
+
+
+def _to_int(v: Any) -> int | None:
+    if isinstance(v, bool):  # JSON true is not a count
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
 def compile_value(spec: Any, ctx: Context, where: str) -> Getter:
     """Turn one value spec into a getter `fields -> value | None`."""
-    if isinstance(spec, str):
-        if spec.startswith("$$"):
-            const = spec[1:]
-            return lambda f: const
-        if spec.startswith("$"):
-            return compile_path(spec[1:])
-        return lambda f: spec
-    if isinstance(spec, bool | int | float):
-        return lambda f: spec
-    if not isinstance(spec, Mapping):
-        raise ctx.error(where, f"a value spec: '$field', a constant, or a mapping; got {spec!r}")
-    unknown = [k for k in spec if k not in MODIFIERS and k not in SOURCES]
-    if unknown:
-        raise ctx.error(f"{where}.{unknown[0]}", f"one of {', '.join(SOURCES + MODIFIERS)}")
-    chosen = [k for k in ("field", "const", "template", "fn", "first") if k in spec]
-    if len(chosen) != 1:
-        raise ctx.error(where, "exactly one of field, const, template, fn or first")
-    kind = chosen[0]
-    get: Getter
-    if kind == "field":
-        get = compile_path(str(spec["field"]))
-    elif kind == "const":
-        const = spec["const"]
-        get = lambda f: const  # noqa: E731
-    elif kind == "template":
-        get = _template(str(spec["template"]), ctx, f"{where}.template")
-    elif kind == "first":
-        options = spec["first"]
-        if not isinstance(options, list) or not options:
-            raise ctx.error(f"{where}.first", "a non-empty list of value specs")
-        getters = [compile_value(o, ctx, f"{where}.first[{i}]") for i, o in enumerate(options)]
-
-        def get(f: Any) -> Any:
-            for g in getters:
-                value = g(f)
-                if value is not None and value != "":
-                    return value
-            return None
-    else:
-        name = spec["fn"]
-        func = FUNCTIONS.get(name)
-        if func is None:
-            raise ctx.error(f"{where}.fn", f"one of {', '.join(sorted(FUNCTIONS))}, got {name!r}")
-        raw_args = spec.get("args", [])
-        if not isinstance(raw_args, list):
-            raise ctx.error(f"{where}.args", "a list of value specs")
-        args = [compile_value(a, ctx, f"{where}.args[{i}]") for i, a in enumerate(raw_args)]
-        if len(args) == 1:  # fixed arities without a generator per call: this is the per-line path
-            (a0,) = args
-            get = lambda f: func(a0(f))  # noqa: E731
-        elif len(args) == 2:
-            a0, a1 = args
-            get = lambda f: func(a0(f), a1(f))  # noqa: E731
-        else:
-            get = lambda f: func(*[a(f) for a in args])  # noqa: E731
-    return _with_modifiers(get, spec, ctx, where)
-
-
-def _with_modifiers(get: Getter, spec: Mapping[str, Any], ctx: Context, where: str) -> Getter:
-    steps: list[Callable[[Any], Any]] = []
-    if spec.get("str"):
-        steps.append(_to_str)
-    if spec.get("int"):
-
-        def to_int(v: Any) -> int | None:
-            if isinstance(v, bool):  # JSON true is not a count
-                return None
-            try:
-                return int(v)
-            except (TypeError, ValueError):
-                return None
-
-        steps.append(to_int)
-    if spec.get("strip"):
-        steps.append(lambda v: v.strip() if isinstance(v, str) else v)
-    if spec.get("lower"):
-        steps.append(lambda v: v.lower() if isinstance(v, str) else v)
-    if spec.get("upper"):
-        steps.append(lambda v: v.upper() if isinstance(v, str) else v)
-    if "omit" in spec:
-        omit = spec["omit"] if isinstance(spec["omit"], list) else [spec["omit"]]
-        omitted = frozenset(str(o) for o in omit)
-        steps.append(lambda v: None if str(v) in omitted else v)
-    if "map" in spec:
-        table = spec["map"]
-        if not isinstance(table, Mapping):
-            raise ctx.error(f"{where}.map", "a mapping of source value -> record value")
-        lookup = {str(k): v for k, v in table.items()}
-        if "default" in spec:
-            default = spec["default"]
-            steps.append(lambda v: lookup.get(str(v), default) if v is not None else None)
-        else:
-            steps.append(lambda v: lookup.get(str(v), v) if v is not None else None)
-    if "time" in spec:
-        fmt = str(spec["time"])
-        parser = tf.TimeParser(fmt, _zone(spec.get("tz"), ctx, f"{where}.tz"))
-        steps.append(lambda v: parser(v) if v is not None else None)
-    if spec.get("phone"):
-        country = ctx.default_country
-        # to_e164 takes str or int and returns None for anything else (a JSON object is no number)
-        steps.append(lambda v: tf.to_e164(v, country) if v is not None else None)
-    if "prefix" in spec:
-        prefix = str(spec["prefix"])
-        steps.append(lambda v: prefix + str(v) if v is not None and v != "" else None)
-    if not steps:
-        return get
-    if len(steps) == 1:
-        step = steps[0]
-
-        def one(f: Any) -> Any:
-            v = get(f)
-            return None if v is None or v == "" else step(v)
-
-        return one
-
-    def chain(f: Any) -> Any:
-        v = get(f)
-        for step in steps:
-            if v is None or v == "":
-                return None
-            v = step(v)
-        return v
-
-    return chain
+    gen = _Codegen(ctx)
+    expr = gen.value(spec, where)
+    return gen.function(f"def get(f):\n    return {expr}\n", "get")
 
 
 def compile_mapping(spec: Any, ctx: Context, where: str) -> Callable[[Any], dict[str, Any]]:
@@ -313,56 +319,33 @@ def compile_mapping(spec: Any, ctx: Context, where: str) -> Callable[[Any], dict
         raise ctx.error(where, "a mapping of Volt field -> value spec")
     from agent.record import ALL_FIELDS
 
+    gen = _Codegen(ctx)
     consts: dict[str, Any] = {}
-    plain: list[tuple[str, str]] = []
-    items: list[tuple[str, Getter]] = []
+    lines = ["def build(f):", "    r = _consts.copy()"]
     for name, value_spec in spec.items():
         if name not in ALL_FIELDS:
             raise ctx.error(f"{where}.{name}", f"a Volt record field: {', '.join(sorted(ALL_FIELDS))}")
         if value_spec is None:  # `field: null` leaves out a field inherited through a YAML merge (<<: *other)
             continue
-        get = compile_value(value_spec, ctx, f"{where}.{name}")  # checks the spec even when it is simple
-        kind, value = _simple(value_spec)
-        if kind == "const":
-            if value is not None and value != "":
-                consts[name] = value
-        elif kind == "key":
-            plain.append((name, value))
-        else:
-            items.append((name, get))
-    # Constants are set once per record by copying, plain keys are read without a call: on the hot path
-    # only the fields that really compute something cost a function call.
-    frozen_plain = tuple(plain)
-    frozen = tuple(items)
-
-    def build(fields: dict[str, Any]) -> dict[str, Any]:
-        record = consts.copy()
-        for name, key in frozen_plain:
-            value = fields.get(key)
-            if value is not None and value != "":
-                record[name] = value
-        for name, get in frozen:
-            value = get(fields)
-            if value is not None and value != "":
-                record[name] = value
-        return record
-
-    return build
+        expr = gen.value(value_spec, f"{where}.{name}")
+        is_constant, constant = _constant(value_spec)
+        if is_constant:
+            if constant is not None and constant != "":
+                consts[name] = constant  # set once per record by copying, not computed per line
+            continue
+        lines.append(f"    v = {expr}")
+        lines.append(f"    if v is not None and v != '': r[{name!r}] = v")
+    lines.append("    return r")
+    gen.ns["_consts"] = consts
+    return gen.function("\n".join(lines) + "\n", "build")
 
 
-def _simple(spec: Any) -> tuple[str, Any]:
-    """("const", value) / ("key", name) for specs that need no call per line, else ("other", None)."""
+def _constant(spec: Any) -> tuple[bool, Any]:
+    """(True, value) for a spec that is the same on every line: a literal, "$$text" or {const: v}."""
+    if isinstance(spec, Mapping):
+        return (True, spec["const"]) if set(spec) == {"const"} else (False, None)
     if isinstance(spec, str):
         if spec.startswith("$$"):
-            return "const", spec[1:]
-        if spec.startswith("$"):
-            key = spec[1:]
-            return ("key", key) if _PLAIN_KEY.fullmatch(key) else ("other", None)
-        return "const", spec
-    if isinstance(spec, bool | int | float):
-        return "const", spec
-    if isinstance(spec, Mapping) and set(spec) == {"const"}:
-        return "const", spec["const"]
-    if isinstance(spec, Mapping) and set(spec) == {"field"} and _PLAIN_KEY.fullmatch(str(spec["field"])):
-        return "key", str(spec["field"])
-    return "other", None
+            return True, spec[1:]
+        return (False, None) if spec.startswith("$") else (True, spec)
+    return True, spec
