@@ -117,6 +117,13 @@ class _Section:
             raise self.error(name, f"a duration of at least {minimum} s, got {value!r}")
         return number
 
+    def secret(self, name: str) -> str | None:
+        """Like str(), but an error never echoes the value: it may be the Volt token."""
+        value = self.raw(name)
+        if value is not None and not isinstance(value, str):
+            raise self.error(name, f"a string (quote it in the YAML), got a {type(value).__name__}")
+        return value or None
+
     def str_list(self, name: str, *, required: bool = False) -> tuple[str, ...]:
         value = self.raw(name)
         if value is None:
@@ -280,7 +287,7 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
         endpoint=endpoint,
         token_env=v.str("token_env", "VOLT_TOKEN") or "VOLT_TOKEN",
         token_file=v.str("token_file"),
-        token_inline=v.str("token"),
+        token_inline=v.secret("token"),
         allow_insecure_http=insecure,
         timeout=v.seconds("timeout", 10.0, minimum=0.05),
         connect_timeout=v.seconds("connect_timeout", 5.0, minimum=0.05),

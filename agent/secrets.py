@@ -1,28 +1,39 @@
 """The Volt token: where it comes from, and a type that never prints it (invariant 5).
 
-The token is unwrapped in exactly one place, where the Authorization header is built.
+The token is unwrapped only where the Authorization header is built and by the redactor that scrubs
+it from answers an echoing proxy might send back (agent/send/sender.py). Everything else (logs, errors,
+metrics, dry-run output, exception text) only ever sees `Secret('***')` and the non-secret description
+of where the token was found.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, NoReturn
 
 CREDENTIAL_NAME = "volt-token"
 
 
 class TokenError(Exception):
-    """No usable token; the message says where the agent looked and what to do."""
+    """No usable token; the message says where the agent looked and what to do, never the token itself."""
 
 
 class Secret:
-    """Holds a secret string; str(), repr() and format() show a placeholder, never the value."""
+    """Holds a secret string; str(), repr() and format() show a placeholder, never the value.
 
-    __slots__ = ("_value",)
+    `source` says where the value came from ("environment variable VOLT_TOKEN"), so error messages can
+    point an operator at the right place without showing what is there.
+    """
 
-    def __init__(self, value: str) -> None:
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "the config") -> None:
         self._value = value
+        self.source = source
 
     def reveal(self) -> str:
         return self._value
@@ -36,23 +47,42 @@ class Secret:
         return repr(self)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
+        return isinstance(other, Secret) and hmac.compare_digest(other._value.encode(), self._value.encode())
 
     def __hash__(self) -> int:
         return hash(self._value)
 
-    def __reduce__(self):  # refuse pickling so a token never lands in a dump by accident
+    def __reduce__(self) -> NoReturn:  # refuse pickling and copying so a token never lands in a dump by accident
         raise TypeError("Secret cannot be pickled")
 
 
-def _read_token_file(path: Path, what: str) -> Secret:
-    try:
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise TokenError(f"cannot read the Volt token from {what} {path}: {exc.strerror}") from None
+def _checked(value: str, source: str) -> Secret:
+    """Refuse values that cannot be a bearer token, before they reach an HTTP header or a confusing 401."""
+    value = value.strip()
     if not value:
-        raise TokenError(f"the Volt token file {what} {path} is empty")
-    return Secret(value)
+        raise TokenError(f"the Volt token from {source} is empty")
+    if not all(33 <= ord(c) < 127 for c in value):
+        raise TokenError(
+            f"the Volt token from {source} contains spaces, line breaks or non-ASCII characters; "
+            "copy the token again as one word (without 'Bearer ' or quotes)"
+        )
+    return Secret(value, source)
+
+
+def _readable_by_others(path: Path) -> bool:
+    try:
+        return bool(path.stat().st_mode & (stat.S_IRGRP | stat.S_IROTH))
+    except OSError:
+        return False
+
+
+def _read_token_file(path: Path, source: str) -> Secret:
+    try:
+        value = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise TokenError(f"cannot read the Volt token from {source}: {reason}") from None
+    return _checked(value, source)
 
 
 def load_token(
@@ -61,32 +91,33 @@ def load_token(
     token_file: str | None,
     inline: str | None,
     config_path: Path,
-    warn,
+    warn: Callable[..., Any],
 ) -> Secret:
     """Find the token: systemd credential, then token_file, then the environment, then the config itself.
 
-    A token written in the YAML is accepted only with a warning when others can read that file.
+    A token file or a config holding the token that others can read is used, with a warning.
     """
     cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).exists():
-        return _read_token_file(Path(cred_dir) / CREDENTIAL_NAME, "systemd credential")
+        cred = Path(cred_dir) / CREDENTIAL_NAME
+        return _read_token_file(cred, f"the systemd credential {cred}")
     if token_file:
-        return _read_token_file(Path(token_file), "token_file")
-    value = os.environ.get(env_name, "").strip()
-    if value:
-        return Secret(value)
+        path = Path(token_file)
+        if _readable_by_others(path):
+            warn("token_file_readable_by_others", file=str(path), hint=f"chmod 600 {path}")
+        return _read_token_file(path, f"volt.token_file {path}")
+    value = os.environ.get(env_name, "")
+    if value.strip():
+        return _checked(value, f"the environment variable {env_name}")
     if inline:
-        try:
-            mode = config_path.stat().st_mode
-        except OSError:
-            mode = 0
-        if mode & (stat.S_IRGRP | stat.S_IROTH):
+        if _readable_by_others(config_path):
             warn(
-                "token_in_world_readable_config",
+                "token_in_config_readable_by_others",
                 file=str(config_path),
-                hint="move the token to token_file, the environment or a systemd credential, or chmod 600",
+                hint="move the token to volt.token_file, the environment or a systemd credential "
+                f"(LoadCredential={CREDENTIAL_NAME}:...), or chmod 600 the config",
             )
-        return Secret(inline)
+        return _checked(inline, f"volt.token in {config_path}")
     raise TokenError(
         f"no Volt token: set the environment variable {env_name}, or volt.token_file in the config, "
         f"or a systemd credential named {CREDENTIAL_NAME} (LoadCredential=)"

@@ -12,13 +12,15 @@ Faults are set at start or at runtime with `POST /_faults` (a JSON object, merge
     {"status": null}                 stop injecting a status
     {"retry_after": "2"}             Retry-After header (verbatim: seconds or HTTP-date) on injected 429/503
     {"delay": 1.5, "delay_count": 2} sleep 1.5 s before answering (the next 2 requests; no count: all)
+    {"delay": 0.2, "delay_jitter": true}  sleep a random 0..0.2 s instead (reordering races show up)
     {"drop": 1}                      close the next request's connection without any HTTP answer
     {"reject_ids": ["id1"]}          answer 400 for records with these ids (replaces the previous list)
     {"clear": true}                  remove every fault first (other keys in the same body then apply)
 
 Order per request: delay, then drop, then injected status, then auth, then the record itself.
-`GET /_stats` and `GET /_records` report what happened. The admin endpoints have no auth, so they only
-answer loopback clients; keep the default bind of 127.0.0.1.
+`GET /_stats` and `GET /_records` report what happened (`/_stats` also has the last User-Agent seen and how
+many client connections were opened, to check the agent's identity and its keep-alive pool). The admin
+endpoints have no auth, so they only answer loopback clients; keep the default bind of 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import dataclasses
 import hmac
 import ipaddress
 import os
+import random
 import signal
 import sys
 import time
@@ -47,8 +50,10 @@ TOKEN_ENV = "VOLT_TOKEN"
 MESSAGES_PATH = "/data/messages"
 # Enough for the /_records view in any test or benchmark; the out file keeps everything.
 KEEP_RECORDS = 100_000
+KEEP_PEERS = 100_000  # client addresses remembered to count connections; forgotten in bulk past this
 FAULT_KEYS = frozenset(
-    ("status", "count", "seconds", "retry_after", "delay", "delay_count", "drop", "reject_ids", "clear")
+    ("status", "count", "seconds", "retry_after", "delay", "delay_count", "delay_jitter", "drop", "reject_ids",
+     "clear")
 )
 RETRY_AFTER_STATUSES = frozenset((429, 503))
 JSON = "application/json"
@@ -84,6 +89,7 @@ class _Faults:
     retry_after: str | None = None
     delay: float = 0.0
     delay_left: int | None = None  # None: every request
+    delay_jitter: bool = False  # sleep uniform(0, delay) instead of delay
     drop: int = 0
     reject_ids: frozenset[str] = frozenset()
 
@@ -107,6 +113,8 @@ class _Faults:
             out["delay"] = self.delay
             if self.delay_left is not None:
                 out["delay_count"] = self.delay_left
+            if self.delay_jitter:
+                out["delay_jitter"] = True
         if self.drop:
             out["drop"] = self.drop
         if self.reject_ids:
@@ -145,8 +153,8 @@ def _merge_faults(current: _Faults, spec: Any) -> _Faults:
         if value is not None and not (isinstance(value, str) and value and "\n" not in value):
             raise ValueError(f"'retry_after' must be a non-empty one-line string or null, got {value!r}")
         new.retry_after = value
-    if "delay_count" in spec and "delay" not in spec:
-        raise ValueError("'delay_count' goes with 'delay' in the same object")
+    if ("delay_count" in spec or "delay_jitter" in spec) and "delay" not in spec:
+        raise ValueError("'delay_count' and 'delay_jitter' go with 'delay' in the same object")
     if "delay" in spec:
         delay, count = spec["delay"], spec.get("delay_count")
         if delay is None:
@@ -155,7 +163,11 @@ def _merge_faults(current: _Faults, spec: Any) -> _Faults:
             raise ValueError(f"'delay' must be a non-negative number of seconds, got {delay!r}")
         if count is not None and not (_is_int(count) and count >= 0):
             raise ValueError(f"'delay_count' must be a non-negative integer, got {count!r}")
+        jitter = spec.get("delay_jitter", False)
+        if not isinstance(jitter, bool):
+            raise ValueError(f"'delay_jitter' must be true or false, got {jitter!r}")
         new.delay, new.delay_left = float(delay), (count if delay else None)
+        new.delay_jitter = jitter and bool(delay)
     if "drop" in spec:
         drop = spec["drop"] or 0
         if not (_is_int(drop) and drop >= 0):
@@ -222,6 +234,9 @@ class StandIn:
         self.dropped = 0
         self.reachability_checks = 0
         self.by_status: dict[int, int] = {}
+        self.user_agent: str | None = None
+        self.connections = 0
+        self._peers: set[Any] = set()
 
     def __repr__(self) -> str:  # spelled out so the token can never show up in a repr
         return f"StandIn(url={self.url!r}, accepted={self.accepted_count})"
@@ -262,6 +277,8 @@ class StandIn:
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "dropped": self.dropped,
             "reachability_checks": self.reachability_checks,
+            "user_agent": self.user_agent,
+            "connections": self.connections,
             "faults": self._faults.describe(),
         }
 
@@ -324,6 +341,13 @@ class StandIn:
 
     async def _handle_message(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
+        self.user_agent = request.headers.get("User-Agent")
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        if peer not in self._peers:
+            if len(self._peers) >= KEEP_PEERS:
+                self._peers.clear()
+            self._peers.add(peer)
+            self.connections += 1
         body = await request.read()  # read first, so a dropped request closes cleanly after the upload
         if self._faults.active:
             injected = await self._inject(request)
@@ -379,7 +403,7 @@ class StandIn:
                 faults.delay_left -= 1
                 if faults.delay_left == 0:
                     faults.delay, faults.delay_left = 0.0, None
-            await asyncio.sleep(delay)
+            await asyncio.sleep(random.uniform(0, delay) if faults.delay_jitter else delay)
             faults = self._faults  # may have been changed while we slept
         if faults.drop > 0:
             faults.drop -= 1

@@ -93,7 +93,9 @@ def standin(tmp_path: Path) -> Iterator[StandInProcess]:
     s.stop()
 
 
-def write_config(path: Path, *, endpoint: str, sources: str, state_dir: Path, extra: str = "") -> Path:
+def write_config(path: Path, *, endpoint: str, sources: str, state_dir: Path, extra: str = "",
+                 volt: str = "") -> Path:
+    """`volt` holds more indented keys for the volt section; a key given there wins over the default above it."""
     path.write_text(
         f"""volt:
   endpoint: {endpoint}
@@ -102,7 +104,7 @@ def write_config(path: Path, *, endpoint: str, sources: str, state_dir: Path, ex
   retry_max: 0.5
   auth_retry: 0.5
   timeout: 2
-state_dir: {state_dir}
+{volt}state_dir: {state_dir}
 checkpoint_interval: 0.1
 shutdown_timeout: 5
 {extra}

@@ -29,13 +29,24 @@ class Envelope:
 
 
 class RecordQueue:
+    """`partitions` FIFO lanes sharing one budget of `max_records` and `max_bytes` (encoded bodies).
+
+    A single record larger than `max_bytes` is still admitted when the queue is empty, so it cannot
+    wedge the reader forever. `peak_records`/`peak_bytes` are the high-water marks, the evidence that
+    the bounds held through an outage.
+    """
+
     def __init__(self, partitions: int, max_records: int, max_bytes: int) -> None:
+        if partitions < 1 or max_records < 1 or max_bytes < 1:
+            raise ValueError("partitions, max_records and max_bytes must all be at least 1")
         self.partitions = partitions
         self.max_records = max_records
         self.max_bytes = max_bytes
         self.records = 0
         self.bytes = 0
-        self._queues: list[deque[Envelope]] = [deque() for _ in range(partitions)]
+        self.peak_records = 0
+        self.peak_bytes = 0
+        self._lanes: list[deque[Envelope]] = [deque() for _ in range(partitions)]
         self._ready = [asyncio.Event() for _ in range(partitions)]
         self._space = asyncio.Event()
         self._space.set()
@@ -45,30 +56,34 @@ class RecordQueue:
     def partition(self, record_id: str) -> int:
         return hash(record_id) % self.partitions
 
-    def full(self, size: int) -> bool:
+    def _full(self, size: int) -> bool:
         return self.records > 0 and (self.records >= self.max_records or self.bytes + size > self.max_bytes)
 
     async def put(self, env: Envelope) -> None:
+        """Append to the record's lane; waits (back-pressure) until the budget has room for it."""
         size = len(env.body)
-        while self.full(size):
+        while self._full(size):
             self._space.clear()
             await self._space.wait()
         self.records += 1
         self.bytes += size
+        self.peak_records = max(self.peak_records, self.records)
+        self.peak_bytes = max(self.peak_bytes, self.bytes)
         self._idle.clear()
-        i = self.partition(env.record["id"])
-        self._queues[i].append(env)
-        self._ready[i].set()
+        lane = self.partition(env.record["id"])
+        self._lanes[lane].append(env)
+        self._ready[lane].set()
 
-    async def get(self, i: int) -> Envelope:
-        q = self._queues[i]
+    async def get(self, lane: int) -> Envelope:
+        """The oldest record of `lane`; its room stays taken until `finish()`."""
+        q = self._lanes[lane]
         while not q:
-            self._ready[i].clear()
-            await self._ready[i].wait()
+            self._ready[lane].clear()
+            await self._ready[lane].wait()
         return q.popleft()
 
     def finish(self, env: Envelope) -> None:
-        """The record is accepted or dead-lettered: free its room."""
+        """The record is accepted, dead-lettered or abandoned at shutdown: free its room."""
         self.records -= 1
         self.bytes -= len(env.body)
         self._space.set()
@@ -76,4 +91,5 @@ class RecordQueue:
             self._idle.set()
 
     async def drained(self) -> None:
+        """Returns once every record put so far is finished."""
         await self._idle.wait()

@@ -1,9 +1,11 @@
 """The sender: one aiohttp session, `concurrency` workers (one per queue partition), retries, dead letters.
 
-Retriable failures (connection errors, timeouts, 408, 429, 5xx) wait with full-jitter backoff or
-Retry-After, unlimited by default: data waits, it is not dropped. While Volt is down only one worker
-probes it; the others wait for it to come back. 401/403 keep the data and retry slowly, with an
-actionable error at most once a minute. Other 4xx go to the dead-letter file.
+Retriable failures (connection errors, timeouts, 408, 429, 5xx) wait with full-jitter backoff, at least
+as long as Retry-After asks, unlimited by default: data waits, it is not dropped. While Volt is down only
+one worker probes it; the others wait for it to come back, so an outage sees one request at a time, not
+`concurrency` (the stampede Vector's issue 4724 describes). 401/403 and redirects are configuration
+problems: the data is kept, retried slowly, with an actionable error at most once a minute. Other 4xx go
+to the dead-letter file. Redirects are never followed: the token goes to the configured endpoint only.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from enum import Enum
+from typing import Any, NamedTuple
 
 import aiohttp
 import orjson
@@ -23,13 +26,13 @@ from agent.files.acks import Pending
 from agent.ops import logs
 from agent.ops.metrics import AgentMetrics
 from agent.secrets import Secret
-from agent.send.deadletter import DeadLetters
+from agent.send.deadletter import EXCERPT_CHARS, DeadLetters
 from agent.send.queue import Envelope, RecordQueue
-from agent.send.retry import backoff, classify, retry_after
+from agent.send.retry import Outcome, classify, retry_delay
 
 log = logs.get("volt_agent.sender")
 USER_AGENT = f"volt-agent/{__version__}"
-EXCERPT = 200
+ANSWER_READ_MAX = 64 * 1024  # an HTML error page from a proxy can be large; an excerpt is all we keep
 
 
 class Redactor:
@@ -42,38 +45,100 @@ class Redactor:
         return text.replace(self._token, "***") if self._token and self._token in text else text
 
 
+class Answer(NamedTuple):
+    """What one POST came back with; `status` None means no HTTP answer (`text` then says why)."""
+
+    status: int | None
+    text: str
+    retry_after: str | None = None
+    location: str | None = None
+    error_kind: str | None = None  # "timeout" | "connection" when there was no answer
+
+
+def _headers(token: Secret) -> dict[str, str]:
+    """The one place the token is unwrapped: the request headers for every POST to Volt."""
+    return {
+        "Authorization": f"Bearer {token.reveal()}",
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+
+
+def _timeout(cfg: VoltConfig) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=cfg.timeout, connect=cfg.connect_timeout)
+
+
+async def _excerpt(resp: aiohttp.ClientResponse) -> str:
+    """The start of the answer body, read in full when small so the connection can be reused."""
+    buf = bytearray()
+    while len(buf) < ANSWER_READ_MAX:
+        chunk = await resp.content.read(ANSWER_READ_MAX - len(buf))
+        if not chunk:
+            break
+        buf += chunk
+    return bytes(buf[:EXCERPT_CHARS * 4]).decode("utf-8", "replace")[:EXCERPT_CHARS]
+
+
+async def _request(session: aiohttp.ClientSession, url: str, body: bytes, timeout_s: float) -> Answer:
+    """One POST, never raising for network trouble: that is an answer too (status None)."""
+    try:
+        async with session.post(url, data=body, allow_redirects=False) as resp:
+            return Answer(resp.status, await _excerpt(resp), resp.headers.get("Retry-After"),
+                          resp.headers.get("Location"))
+    except TimeoutError:
+        return Answer(None, f"no answer within {timeout_s:g} s", error_kind="timeout")
+    except (aiohttp.ClientError, OSError) as exc:
+        return Answer(None, f"{type(exc).__name__}: {exc}", error_kind="connection")
+
+
 class ProbeGate:
-    """While Volt is failing, one worker at a time probes it; the rest wait until it answers."""
+    """While Volt is failing, one worker at a time probes it; the others wait until it answers.
+
+    The first worker to fail holds the probe through its backoff and keeps probing with its own record;
+    the first success opens the gate for everyone. A holder that stops probing (its record was given
+    up after max_attempts) hands the probe to the next waiting worker.
+    """
 
     def __init__(self) -> None:
-        self.healthy = True
+        self.down = False
         self.holder: int | None = None
-        self._up = asyncio.Event()
-        self._up.set()
+        self.since = 0.0
+        self._changed = asyncio.Event()
 
     async def turn(self, worker: int) -> None:
-        while not self.healthy:
-            if self.holder is None:
-                self.holder = worker
-            if self.holder == worker:
-                return
-            await self._up.wait()
+        while self.down and self.holder not in (None, worker):
+            await self._changed.wait()
+        if self.down:
+            self.holder = worker
 
     def failed(self, worker: int) -> None:
-        # the first worker to fail keeps the probe while it backs off, so nobody else rushes in
-        self.healthy = False
-        self._up.clear()
+        if not self.down:
+            self.down = True
+            self.since = time.monotonic()
         if self.holder is None:
             self.holder = worker
 
-    def succeeded(self) -> None:
-        self.healthy = True
+    def succeeded(self) -> float | None:
+        """Open the gate; returns how long Volt was failing, or None if it was not."""
+        if not self.down:
+            return None
+        self.down = False
         self.holder = None
-        self._up.set()
+        self._wake()
+        return time.monotonic() - self.since
+
+    def release(self, worker: int) -> None:
+        if self.holder == worker:
+            self.holder = None
+            self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
 
 class RateLimiter:
-    """Token bucket: at most `rate` records per second across all workers (0 = no limit)."""
+    """At most `rate` requests per second across all workers, evenly spaced (0 = no limit)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -99,11 +164,10 @@ class Sender:
         self.dead = dead
         self.m = metrics
         self.redact = Redactor(token)
-        self._headers = {
-            "Authorization": f"Bearer {token.reveal()}",
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-        }
+        self._headers = _headers(token)
+        self._auth_hint = (f"token rejected by Volt: check the token in {token.source}: it must belong to this "
+                           f"organisation and not be revoked; records are kept and retried every "
+                           f"{cfg.auth_retry:g} s")
         self.gate = ProbeGate()
         self.limiter = RateLimiter(cfg.rate_limit)
         self._session: aiohttp.ClientSession | None = None
@@ -111,12 +175,12 @@ class Sender:
         self.last_success: float | None = None
         self.last_contact: float | None = None
         self.token_rejected = False
-        self.m_status = {c: metrics.http_responses.labels(c) for c in ("2xx", "3xx", "4xx", "5xx")}
 
     async def __aenter__(self) -> Sender:
-        timeout = aiohttp.ClientTimeout(total=self.cfg.timeout, connect=self.cfg.connect_timeout)
+        # One connection per worker, kept alive between records; proxies from HTTP(S)_PROXY/NO_PROXY;
+        # TLS verification is aiohttp's default and is never turned off.
         connector = aiohttp.TCPConnector(limit=self.cfg.concurrency, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=True,
+        self._session = aiohttp.ClientSession(timeout=_timeout(self.cfg), connector=connector, trust_env=True,
                                               headers=self._headers)
         self._workers = [asyncio.create_task(self._work(i), name=f"sender-{i}")
                          for i in range(self.queue.partitions)]
@@ -131,6 +195,8 @@ class Sender:
         if self._session is not None:
             await self._session.close()
         self.dead.close()
+        log.info("sender_stopped", unsent=self.queue.records, queue_peak_records=self.queue.peak_records,
+                 queue_peak_bytes=self.queue.peak_bytes)
 
     async def put(self, record: dict[str, Any], pending: Pending | None) -> None:
         """Queue a record for sending; waits while the queue is full (back-pressure)."""
@@ -143,98 +209,136 @@ class Sender:
             try:
                 await self._deliver(worker, env)
             finally:
-                queue.finish(env)
+                queue.finish(env)  # also when cancelled at shutdown: then the line stays unacknowledged
             if env.pending is not None:
                 env.pending.ack()
 
-    async def _post(self, body: bytes) -> tuple[int | None, str, str | None]:
-        """One POST: (status or None, excerpt or error text, Retry-After)."""
+    async def _post(self, body: bytes) -> Answer:
         assert self._session is not None
         start = time.monotonic()
         self.m.in_flight.inc()
         try:
-            async with self._session.post(self.cfg.endpoint, data=body) as resp:
-                text = await resp.text(errors="replace")
-                return resp.status, text[:EXCERPT], resp.headers.get("Retry-After")
-        except TimeoutError:
-            self.m.send_errors.labels("timeout").inc()
-            return None, f"no answer within {self.cfg.timeout:g} s", None
-        except aiohttp.ClientError as exc:
-            self.m.send_errors.labels("connection").inc()
-            return None, f"{type(exc).__name__}: {exc}", None
+            answer = await _request(self._session, self.cfg.endpoint, body, self.cfg.timeout)
         finally:
             self.m.in_flight.inc(-1)
             self.m.request_seconds.observe(time.monotonic() - start)
+        if answer.status is None:
+            self.m.send_errors.labels(answer.error_kind or "connection").inc()
+        else:
+            self.last_contact = time.time()
+            self.m.http_responses.labels(f"{answer.status // 100}xx").inc()
+        return answer
 
     async def _deliver(self, worker: int, env: Envelope) -> None:
+        """Send until Volt accepts the record or it is dead-lettered; anything else waits and tries again."""
         cfg = self.cfg
         while True:
             await self.gate.turn(worker)
             await self.limiter.acquire()
-            status, text, after = await self._post(env.body)
+            answer = await self._post(env.body)
             env.attempts += 1
-            now = time.time()
-            if status is not None:
-                self.last_contact = now
-                self.m_status.get(f"{status // 100}xx", self.m_status["5xx"]).inc()
-            kind = classify(status) if status is not None else "retry"
-            if kind == "accepted":
-                self.gate.succeeded()
-                self.token_rejected = False
-                self.last_success = now
-                self.m.records_sent.inc()
-                self.m.last_success.set(now)
+            outcome = classify(answer.status)
+            if outcome is Outcome.ACCEPTED:
+                self._accepted()
                 return
-            if kind == "reject":
-                self.gate.succeeded()
-                self._dead_letter(env, status, f"Volt refused the record: HTTP {status}: {self.redact(text)}")
-                return
-            if kind == "auth":
-                self.token_rejected = True
-                self.m.token_rejected.inc()
-                log.limited(logging.ERROR, "auth", "token_rejected", every=60.0, status=status,
-                            endpoint=cfg.endpoint,
-                            hint="Volt refused the token: check the token (VOLT_TOKEN, token_file or the "
-                                 "volt-token credential) belongs to this organisation and is not revoked; "
-                                 "records are kept and retried")
-                delay = cfg.auth_retry
-            else:
-                delay = retry_after(after, now, cfg.retry_max) if after else None
-                if delay is None:
-                    delay = backoff(env.attempts - 1, cfg.retry_initial, cfg.retry_max)
-                log.limited(logging.WARNING, f"retry:{status}", "send_retry", every=10.0,
-                            status=status if status is not None else "none", error=self.redact(text)[:160],
+            if outcome is Outcome.REJECT:
+                self._reachable()
+                if self._dead_letter(env, answer, f"Volt refused the record with HTTP {answer.status}"):
+                    return
+                delay = cfg.retry_max
+            elif outcome is Outcome.RETRY:
+                if cfg.max_attempts and env.attempts >= cfg.max_attempts:
+                    self.gate.release(worker)
+                    if self._dead_letter(env, answer, f"gave up after {env.attempts} attempts (max_attempts)"):
+                        return
+                delay = retry_delay(env.attempts - 1, cfg.retry_initial, cfg.retry_max, answer.retry_after,
+                                    time.time())
+                self.gate.failed(worker)
+                log.limited(logging.WARNING, f"retry:{answer.status}", "send_retry", every=10.0,
+                            status=answer.status or "none", error=self.redact(answer.text)[:160],
                             wait_s=round(delay, 3), attempt=env.attempts)
+            else:
+                delay = cfg.auth_retry
+                self.gate.failed(worker)
+                self._held(outcome, answer)
             self.m.records_retried.inc()
-            self.gate.failed(worker)
-            if cfg.max_attempts and env.attempts >= cfg.max_attempts:
-                self.gate.succeeded()
-                self._dead_letter(env, status, f"gave up after {env.attempts} attempts: {self.redact(text)}")
-                return
             await asyncio.sleep(delay)
 
-    def _dead_letter(self, env: Envelope, status: int | None, reason: str) -> None:
-        self.dead.write(env.record, status, reason)
+    def _reachable(self) -> None:
+        down_for = self.gate.succeeded()
+        if down_for is not None:
+            log.info("volt_reachable_again", down_s=round(down_for, 3))
+
+    def _accepted(self) -> None:
+        self._reachable()
+        if self.token_rejected:
+            self.token_rejected = False
+            log.info("token_accepted_again")
+        now = time.time()
+        self.last_success = now
+        self.m.records_sent.inc()
+        self.m.last_success.set(now)
+
+    def _held(self, outcome: Outcome, answer: Answer) -> None:
+        """401/403 or a redirect: nothing is wrong with the record, the configuration needs a person."""
+        if outcome is Outcome.AUTH:
+            self.token_rejected = True
+            self.m.token_rejected.inc()
+            log.limited(logging.ERROR, "auth", "token_rejected", every=60.0, status=answer.status,
+                        endpoint=self.cfg.endpoint, hint=self._auth_hint)
+        else:
+            log.limited(logging.ERROR, "redirect", "endpoint_redirects", every=60.0, status=answer.status,
+                        endpoint=self.cfg.endpoint, location=self.redact(answer.location or "(none)"),
+                        hint="redirects are not followed (the token goes to volt.endpoint only): set "
+                             "volt.endpoint to the final URL; records are kept and retried every "
+                             f"{self.cfg.auth_retry:g} s")
+
+    def _dead_letter(self, env: Envelope, answer: Answer, error: str) -> bool:
+        """Write the record to the dead-letter file; False (record kept, retried later) if the file fails."""
+        if answer.status is None:  # no HTTP answer: the text says what went wrong instead
+            error, excerpt = self.redact(f"{error}: {answer.text}"), ""
+        else:
+            excerpt = self.redact(answer.text)
+        try:
+            self.dead.write(env.record, answer.status, error, excerpt)
+        except OSError as exc:
+            log.limited(logging.ERROR, "dead-write", "dead_letter_write_failed", every=60.0,
+                        file=str(self.dead.path), error=exc.strerror,
+                        action="the record is kept and written again later; free space or fix permissions")
+            return False
         self.m.records_dead_lettered.inc()
-        log.limited(logging.WARNING, f"dead:{status}", "record_dead_lettered", every=10.0,
-                    id=env.record.get("id"), status=status, reason=reason[:200], file=str(self.dead.path))
+        log.limited(logging.WARNING, f"dead:{answer.status}", "record_dead_lettered", every=10.0,
+                    id=env.record.get("id"), status=answer.status, error=error, response=excerpt[:200],
+                    file=str(self.dead.path))
+        return True
 
 
-async def ping(cfg: VoltConfig, token: Secret) -> tuple[int | None, str]:
-    """Volt's reachability check: an empty body with the token. Returns (status, what it means)."""
-    timeout = aiohttp.ClientTimeout(total=cfg.timeout, connect=cfg.connect_timeout)
-    headers = {"Authorization": f"Bearer {token.reveal()}", "User-Agent": USER_AGENT}
-    redact = Redactor(token)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout, trust_env=True) as session, \
-                session.post(cfg.endpoint, data=b"", headers=headers) as resp:
-            status = resp.status
-    except TimeoutError:
-        return None, f"unreachable: no answer from {cfg.endpoint} within {cfg.timeout:g} s"
-    except aiohttp.ClientError as exc:
-        return None, redact(f"unreachable: {type(exc).__name__}: {exc}")
+class Reach(Enum):
+    """The verdict of `volt-agent ping`; the CLI maps each to an exit code."""
+
+    REACHABLE = "reachable"
+    TOKEN_REJECTED = "token rejected"
+    UNREACHABLE = "unreachable"
+
+
+async def ping(cfg: VoltConfig, token: Secret) -> tuple[Reach, int | None, str]:
+    """Volt's reachability check: an empty body with the token. Returns (verdict, status, what it means)."""
+    async with aiohttp.ClientSession(timeout=_timeout(cfg), trust_env=True, headers=_headers(token)) as session:
+        answer = await _request(session, cfg.endpoint, b"", cfg.timeout)
+    verdict, meaning = _reach(answer, token)
+    return verdict, answer.status, Redactor(token)(meaning)
+
+
+def _reach(answer: Answer, token: Secret) -> tuple[Reach, str]:
+    status = answer.status
+    if status is None:
+        return Reach.UNREACHABLE, f"no answer: {answer.text}"
     if status in (401, 403):
-        return status, "reachable, but the token was rejected: check the token for this organisation"
-    if status >= 500:
-        return status, "reachable, but Volt answered with a server error: try again later"
-    return status, "reachable: the endpoint answered and the token was not refused"
+        return Reach.TOKEN_REJECTED, f"Volt refused the token: check the token in {token.source}"
+    if 300 <= status < 400:
+        return Reach.UNREACHABLE, f"redirected to {answer.location or '(no Location)'}: set volt.endpoint to it"
+    if status in (404, 405):
+        return Reach.UNREACHABLE, "no messages endpoint at this URL: check volt.endpoint"
+    if status == 408 or status >= 500:
+        return Reach.UNREACHABLE, "Volt answered but is not taking data now: try again later"
+    return Reach.REACHABLE, "the endpoint answered and the token was not refused"

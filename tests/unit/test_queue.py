@@ -1,0 +1,141 @@
+"""The bounded, partitioned queue: bounds in records and bytes, waiting producers, per-id order."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.send.queue import Envelope, RecordQueue
+
+
+def _env(rid: str, seq: int = 1, pad: int = 0) -> Envelope:
+    record = {"id": rid, "provider": "smpp", "segment_count": seq, **({"body": "x" * pad} if pad else {})}
+    return Envelope(record, orjson.dumps(record), None)
+
+
+async def _blocked(coro_task: asyncio.Task) -> bool:
+    await asyncio.sleep(0.02)
+    return not coro_task.done()
+
+
+def test_put_waits_when_the_record_limit_is_reached_and_resumes_on_finish():
+    async def scenario() -> None:
+        q = RecordQueue(partitions=2, max_records=3, max_bytes=1 << 20)
+        for i in range(3):
+            await q.put(_env(f"a{i}"))
+        late = asyncio.create_task(q.put(_env("late")))
+        assert await _blocked(late)
+        assert q.records == 3
+        env = await q.get(q.partition("a0"))
+        assert await _blocked(late), "taken by a worker but not finished: still counts against the bound"
+        q.finish(env)
+        await asyncio.wait_for(late, 1)
+        assert q.records == 3 and q.peak_records == 3
+
+    asyncio.run(scenario())
+
+
+def test_put_waits_when_the_byte_limit_is_reached():
+    async def scenario() -> None:
+        size = len(_env("b0", pad=100).body)
+        q = RecordQueue(partitions=1, max_records=100, max_bytes=2 * size + 10)
+        await q.put(_env("b0", pad=100))
+        await q.put(_env("b1", pad=100))
+        late = asyncio.create_task(q.put(_env("b2", pad=100)))
+        assert await _blocked(late)
+        assert q.bytes == 2 * size
+        q.finish(await q.get(0))
+        await asyncio.wait_for(late, 1)
+        assert q.peak_bytes <= 2 * size + 10
+
+    asyncio.run(scenario())
+
+
+def test_a_record_larger_than_max_bytes_still_goes_through_alone():
+    async def scenario() -> None:
+        q = RecordQueue(partitions=1, max_records=10, max_bytes=50)
+        await asyncio.wait_for(q.put(_env("huge", pad=500)), 1)  # empty queue: admitted, never wedged
+        late = asyncio.create_task(q.put(_env("small")))
+        assert await _blocked(late)
+        q.finish(await q.get(0))
+        await asyncio.wait_for(late, 1)
+
+    asyncio.run(scenario())
+
+
+def test_drained_waits_for_every_record_to_finish():
+    async def scenario() -> None:
+        q = RecordQueue(partitions=2, max_records=10, max_bytes=1 << 20)
+        await asyncio.wait_for(q.drained(), 1)
+        await q.put(_env("d1"))
+        waiter = asyncio.create_task(q.drained())
+        assert await _blocked(waiter)
+        q.finish(await q.get(q.partition("d1")))
+        await asyncio.wait_for(waiter, 1)
+
+    asyncio.run(scenario())
+
+
+def test_zero_bounds_are_refused():
+    with pytest.raises(ValueError, match="at least 1"):
+        RecordQueue(partitions=0, max_records=1, max_bytes=1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ids=st.lists(st.sampled_from([f"id-{i}" for i in range(12)]), min_size=1, max_size=120),
+    partitions=st.integers(1, 6),
+    max_records=st.integers(1, 8),
+    seed=st.integers(0, 2**16),
+)
+def test_concurrent_workers_keep_per_id_order_and_the_bounds(ids, partitions, max_records, seed):
+    """Producers and one worker per lane with random service times, like the sender: per-id FIFO holds,
+    an id is never held by two workers at once, and the queue never exceeds its bound."""
+
+    async def scenario() -> tuple[list[Envelope], int]:
+        rng = random.Random(seed)
+        q = RecordQueue(partitions, max_records, 1 << 20)
+        written: dict[str, int] = {}
+        envs = []
+        for rid in ids:
+            written[rid] = written.get(rid, 0) + 1
+            envs.append(_env(rid, written[rid]))
+        delivered: list[Envelope] = []
+        in_flight: set[str] = set()
+        peak = 0
+
+        async def worker(lane: int) -> None:
+            nonlocal peak
+            while True:
+                env = await q.get(lane)
+                rid = env.record["id"]
+                assert rid not in in_flight, "one id in flight twice"
+                assert q.partition(rid) == lane
+                in_flight.add(rid)
+                peak = max(peak, q.records)
+                await asyncio.sleep(rng.random() * 0.002)
+                in_flight.discard(rid)
+                delivered.append(env)
+                q.finish(env)
+
+        workers = [asyncio.create_task(worker(i)) for i in range(partitions)]
+        for env in envs:
+            await q.put(env)
+            assert q.records <= max_records
+        await asyncio.wait_for(q.drained(), 10)
+        for w in workers:
+            w.cancel()
+        return delivered, peak
+
+    delivered, peak = asyncio.run(scenario())
+    assert len(delivered) == len(ids)
+    assert peak <= max_records
+    seen: dict[str, list[int]] = {}
+    for env in delivered:
+        seen.setdefault(env.record["id"], []).append(env.record["segment_count"])
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in seen.values())
