@@ -189,9 +189,9 @@ class Agent:
         if not self.dry_run:
             self.store = CheckpointStore(cfg.state_dir, cfg.checkpoint_max_age)
             self.store.load()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
         if not self.once:
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, self.request_stop)
             loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         self._register_gauges()
         async with contextlib.AsyncExitStack() as stack:
@@ -218,10 +218,8 @@ class Agent:
             wd_task = asyncio.create_task(watchdog_loop(self.notifier, wd, self.status_line)) if wd else None
             try:
                 if self.once:
-                    await asyncio.gather(*(t for _, t, _ in self.servers.values()))
-                    if self.queue is not None:
-                        await self.queue.drained()
-                else:
+                    await self._read_all_or_stop()
+                if not self.once or self._stop.is_set():
                     await self._stop.wait()
                     self.notifier.stopping()
                     await self._drain()
@@ -237,6 +235,22 @@ class Agent:
         self.checkpoint()
         log.info("stopped", status=self.status_line())
         return 0
+
+    async def _read_all_or_stop(self) -> None:
+        """--once: every source read to its end and every record acknowledged, unless a signal comes first."""
+        async def everything() -> None:
+            await asyncio.gather(*(t for _, t, _ in self.servers.values()))
+            if self.queue is not None:
+                await self.queue.drained()
+
+        done = asyncio.create_task(everything())
+        stop = asyncio.create_task(self._stop.wait())
+        await asyncio.wait((done, stop), return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not done.done():
+            done.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await done
 
     async def _drain(self) -> None:
         """Stop reading, then give in-flight records up to shutdown_timeout to be acknowledged."""
