@@ -14,8 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
+import urllib.request
 from enum import Enum
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import aiohttp
 import orjson
@@ -79,10 +81,23 @@ async def _excerpt(resp: aiohttp.ClientResponse) -> str:
     return bytes(buf[:EXCERPT_CHARS * 4]).decode("utf-8", "replace")[:EXCERPT_CHARS]
 
 
-async def _request(session: aiohttp.ClientSession, url: str, body: bytes, timeout_s: float) -> Answer:
+def proxy_for(url: str) -> str | None:
+    """The proxy for `url` from HTTP(S)_PROXY / NO_PROXY, looked up once per session.
+
+    aiohttp's trust_env would redo this (and a netrc lookup) in a thread for every request, which cost
+    more than the request itself at thousands of records per second.
+    """
+    parts = urlsplit(url)
+    if parts.hostname and urllib.request.proxy_bypass_environment(parts.hostname):
+        return None
+    return urllib.request.getproxies_environment().get(parts.scheme)
+
+
+async def _request(session: aiohttp.ClientSession, url: str, body: bytes, timeout_s: float,
+                   proxy: str | None) -> Answer:
     """One POST, never raising for network trouble: that is an answer too (status None)."""
     try:
-        async with session.post(url, data=body, allow_redirects=False) as resp:
+        async with session.post(url, data=body, allow_redirects=False, proxy=proxy) as resp:
             return Answer(resp.status, await _excerpt(resp), resp.headers.get("Retry-After"),
                           resp.headers.get("Location"))
     except TimeoutError:
@@ -171,6 +186,7 @@ class Sender:
         self.gate = ProbeGate()
         self.limiter = RateLimiter(cfg.rate_limit)
         self._session: aiohttp.ClientSession | None = None
+        self._proxy: str | None = None
         self._workers: list[asyncio.Task[None]] = []
         self.last_success: float | None = None
         self.last_contact: float | None = None
@@ -180,7 +196,8 @@ class Sender:
         # One connection per worker, kept alive between records; proxies from HTTP(S)_PROXY/NO_PROXY;
         # TLS verification is aiohttp's default and is never turned off.
         connector = aiohttp.TCPConnector(limit=self.cfg.concurrency, ttl_dns_cache=300)
-        self._session = aiohttp.ClientSession(timeout=_timeout(self.cfg), connector=connector, trust_env=True,
+        self._proxy = proxy_for(self.cfg.endpoint)
+        self._session = aiohttp.ClientSession(timeout=_timeout(self.cfg), connector=connector,
                                               headers=self._headers)
         self._workers = [asyncio.create_task(self._work(i), name=f"sender-{i}")
                          for i in range(self.queue.partitions)]
@@ -218,7 +235,7 @@ class Sender:
         start = time.monotonic()
         self.m.in_flight.inc()
         try:
-            answer = await _request(self._session, self.cfg.endpoint, body, self.cfg.timeout)
+            answer = await _request(self._session, self.cfg.endpoint, body, self.cfg.timeout, self._proxy)
         finally:
             self.m.in_flight.inc(-1)
             self.m.request_seconds.observe(time.monotonic() - start)
@@ -323,8 +340,8 @@ class Reach(Enum):
 
 async def ping(cfg: VoltConfig, token: Secret) -> tuple[Reach, int | None, str]:
     """Volt's reachability check: an empty body with the token. Returns (verdict, status, what it means)."""
-    async with aiohttp.ClientSession(timeout=_timeout(cfg), trust_env=True, headers=_headers(token)) as session:
-        answer = await _request(session, cfg.endpoint, b"", cfg.timeout)
+    async with aiohttp.ClientSession(timeout=_timeout(cfg), headers=_headers(token)) as session:
+        answer = await _request(session, cfg.endpoint, b"", cfg.timeout, proxy_for(cfg.endpoint))
     verdict, meaning = _reach(answer, token)
     return verdict, answer.status, Redactor(token)(meaning)
 
