@@ -13,19 +13,27 @@ import asyncio
 from collections import deque
 from typing import Any
 
+import orjson
+
 from agent.files.acks import Pending
 
 
 class Envelope:
     """One record on its way: the encoded body, its id, and the line acknowledgement it settles."""
 
-    __slots__ = ("attempts", "body", "pending", "record")
+    __slots__ = ("attempts", "body", "id", "pending")
 
     def __init__(self, record: dict[str, Any], body: bytes, pending: Pending | None) -> None:
-        self.record = record
+        # Only the encoded body is kept while waiting: the dict would cost several times its size.
+        self.id: str = record["id"]
         self.body = body
         self.pending = pending
         self.attempts = 0
+
+    @property
+    def record(self) -> dict[str, Any]:
+        """The record again, for the rare dead letter."""
+        return orjson.loads(self.body)
 
 
 class RecordQueue:
@@ -70,7 +78,7 @@ class RecordQueue:
         self.peak_records = max(self.peak_records, self.records)
         self.peak_bytes = max(self.peak_bytes, self.bytes)
         self._idle.clear()
-        lane = self.partition(env.record["id"])
+        lane = self.partition(env.id)
         self._lanes[lane].append(env)
         self._ready[lane].set()
 

@@ -325,7 +325,7 @@ class Sender:
             return False
         self.m.records_dead_lettered.inc()
         log.limited(logging.WARNING, f"dead:{answer.status}", "record_dead_lettered", every=10.0,
-                    id=env.record.get("id"), status=answer.status, error=error, response=excerpt[:200],
+                    id=env.id, status=answer.status, error=error, response=excerpt[:200],
                     file=str(self.dead.path))
         return True
 
