@@ -2,7 +2,8 @@
 
 Written at most every `checkpoint_interval` and at shutdown: write a temporary file, fsync it, rename
 it over the old one, fsync the directory. A crash at any moment leaves the old or the new file whole.
-Entries for files gone longer than `max_age` are dropped so the store does not grow forever.
+Entries are per source and file identity (two sources may follow the same file at their own pace);
+entries for files gone longer than `max_age` are dropped so the store does not grow forever.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import orjson
 
+from agent.files.fingerprint import Head, Mark
 from agent.ops import logs
 
 log = logs.get("volt_agent.checkpoints")
 VERSION = 1
+TOUCH_EVERY = 60.0  # `seen` only matters at the scale of max_age; fewer rewrites of an idle store
 
 
 class StateDirError(Exception):
@@ -36,66 +39,84 @@ class Checkpoint:
     tail_digest: str | None
     seen: float  # unix time the file was last seen, for expiry
 
+    def mark(self) -> Mark:
+        return Mark(Head(self.head_length, self.head_digest), self.offset, self.tail_digest)
+
+
+_FIELDS = {f.name for f in fields(Checkpoint)}
+
 
 class CheckpointStore:
     def __init__(self, state_dir: Path, max_age: float) -> None:
         self.dir = state_dir
         self.path = state_dir / "checkpoints.json"
         self.max_age = max_age
-        self.entries: dict[str, Checkpoint] = {}
+        self.entries: dict[tuple[str, str], Checkpoint] = {}
         self.sources_started: set[str] = set()
         self._dirty = False
 
-    def load(self) -> None:
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StateDirError(f"cannot create the state directory {self.dir}: {exc.strerror}") from None
-        if not os.access(self.dir, os.W_OK):
-            raise StateDirError(f"the state directory {self.dir} is not writable by this user")
+    def load(self, *, readonly: bool = False) -> None:
+        """Read the store; `readonly` (for `volt-agent state`) neither creates the directory nor moves a
+        broken file aside."""
+        if not readonly:
+            try:
+                self.dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StateDirError(f"cannot create the state directory {self.dir}: {exc.strerror}") from None
+            if not os.access(self.dir, os.W_OK):
+                raise StateDirError(f"the state directory {self.dir} is not writable by this user")
         try:
             data = orjson.loads(self.path.read_bytes())
+            if not isinstance(data, dict) or not isinstance(data.get("files", []), list):
+                raise ValueError("not a checkpoint document (expected an object with a files list)")
         except FileNotFoundError:
             return
-        except (OSError, orjson.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # orjson.JSONDecodeError is a ValueError
+            if readonly:
+                raise StateDirError(f"cannot read the checkpoint file {self.path}: {exc}") from None
             broken = self.path.with_suffix(f".broken-{int(time.time())}")
             with contextlib.suppress(OSError):
                 self.path.rename(broken)
-            log.error("checkpoint_file_unreadable", file=str(self.path), error=str(exc), moved_to=str(broken))
+            log.error("checkpoint_file_unreadable", file=str(self.path), error=str(exc), moved_to=str(broken),
+                      action="files without a checkpoint start as on a first start")
             return
-        self.sources_started = set(data.get("sources_started", []))
+        self.sources_started = {s for s in data.get("sources_started", []) if isinstance(s, str)}
         for raw in data.get("files", []):
             try:
-                cp = Checkpoint(**raw)
-            except TypeError:
+                cp = Checkpoint(**{k: v for k, v in raw.items() if k in _FIELDS})
+            except (TypeError, AttributeError):
+                log.warning("checkpoint_entry_skipped", file=str(self.path), entry=str(raw)[:200])
                 continue
-            self.entries[cp.key] = cp
+            self.entries[(cp.source, cp.key)] = cp
 
-    def get(self, key: str) -> Checkpoint | None:
-        return self.entries.get(key)
+    def get(self, source: str, key: str) -> Checkpoint | None:
+        return self.entries.get((source, key))
+
+    def of_source(self, source: str) -> list[Checkpoint]:
+        return [cp for (s, _), cp in self.entries.items() if s == source]
 
     def put(self, cp: Checkpoint) -> None:
-        self.entries[cp.key] = cp
+        self.entries[(cp.source, cp.key)] = cp
         self._dirty = True
 
-    def update(self, key: str, offset: int, tail_digest: str | None, head_length: int, head_digest: str,
-               path: str) -> None:
-        cp = self.entries.get(key)
+    def update(self, source: str, key: str, offset: int, tail_digest: str | None, head: Head, path: str) -> None:
+        cp = self.entries.get((source, key))
         if cp is None:
             return
-        if (cp.offset, cp.tail_digest, cp.head_length, cp.path) != (offset, tail_digest, head_length, path):
+        if (cp.offset, cp.tail_digest, cp.head_length, cp.head_digest, cp.path) != (
+                offset, tail_digest, head.length, head.digest, path):
             cp.offset, cp.tail_digest, cp.path = offset, tail_digest, path
-            cp.head_length, cp.head_digest = head_length, head_digest
+            cp.head_length, cp.head_digest = head.length, head.digest
             self._dirty = True
 
-    def touch(self, key: str, now: float) -> None:
-        cp = self.entries.get(key)
-        if cp is not None and now - cp.seen > 60:
+    def touch(self, source: str, key: str, now: float) -> None:
+        cp = self.entries.get((source, key))
+        if cp is not None and now - cp.seen > TOUCH_EVERY:
             cp.seen = now
             self._dirty = True
 
-    def remove(self, key: str) -> None:
-        if self.entries.pop(key, None) is not None:
+    def remove(self, source: str, key: str) -> None:
+        if self.entries.pop((source, key), None) is not None:
             self._dirty = True
 
     def mark_started(self, source: str) -> None:
@@ -103,10 +124,13 @@ class CheckpointStore:
             self.sources_started.add(source)
             self._dirty = True
 
-    def expire(self, now: float, live: set[str]) -> None:
-        for key in [k for k, cp in self.entries.items() if k not in live and now - cp.seen > self.max_age]:
-            log.info("checkpoint_expired", key=key, path=self.entries[key].path)
-            self.remove(key)
+    def expire(self, now: float, live: set[tuple[str, str]]) -> None:
+        """Drop entries of files not followed now and not seen for `max_age` seconds."""
+        for ident, cp in list(self.entries.items()):
+            if ident not in live and now - cp.seen > self.max_age:
+                log.info("checkpoint_expired", source=cp.source, key=cp.key, path=cp.path,
+                         unseen_s=round(now - cp.seen))
+                self.remove(*ident)
 
     def flush(self, force: bool = False) -> bool:
         """Write the store if anything changed; returns True when a file was written."""
@@ -121,14 +145,16 @@ class CheckpointStore:
             option=orjson.OPT_INDENT_2,
         )
         tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            os.write(fd, payload)
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
-        dfd = os.open(self.dir, os.O_RDONLY)
+        dfd = os.open(self.dir, os.O_RDONLY | os.O_CLOEXEC)
         try:
             os.fsync(dfd)
         finally:

@@ -3,6 +3,10 @@
 Like Vector's file_server: a scan finds files by glob and identifies them (device + inode confirmed by
 a head checksum); each followed file has a FileTailer; rotated or deleted files are read to their end
 through the descriptor already open, before newer files, so per-id order holds across a rotation.
+
+Two tasks share the tailers on one event loop: the reader (pump) and housekeeping (scans on events and
+periodically, releases finished or expired orphans). Housekeeping keeps running while the reader waits
+on a full queue, so `rotate_wait` holds even when the sink is down.
 """
 
 from __future__ import annotations
@@ -12,25 +16,44 @@ import contextlib
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agent.config import SourceConfig
 from agent.files import discovery
-from agent.files.acks import Pending
+from agent.files.acks import AckTracker, Pending
 from agent.files.checkpoints import Checkpoint, CheckpointStore
-from agent.files.fingerprint import Head, file_key, offset_problem, tail_digest
-from agent.files.tailing import FileTailer
+from agent.files.fingerprint import Head, Mark, file_key, is_compressed, offset_problem, tail_digest
+from agent.files.tailing import FileTailer, Line
 from agent.formats.source import Processor
 from agent.ops import logs
 from agent.ops.metrics import AgentMetrics
 
 log = logs.get("volt_agent.files")
-ORPHAN_IDLE = 5.0  # a rotated file that has not grown for this long is finished
+ORPHAN_IDLE = 5.0  # a rotated file that has not grown for this long (after rotation) is finished
 ROUNDS_PER_FILE = 16  # chunks read from one file before giving the others a turn
+COPY_SETTLE = 0.5  # a new file that may be a copy still being written is looked at again for this long
+COPY_WINDOW = 60.0  # how long a truncated file's old content may still turn up as a copy
+RESCAN_SOON = 0.1
+HOUSEKEEPING_TICK = 1.0
+BUSY_POLL = 0.05  # how soon a reader looks again after reading something
+STOP_GRACE = 1.0  # how long a stopping reader may take to finish the line it is handing over
 
 
 class Sink(Protocol):
     async def put(self, record: dict[str, Any], pending: Pending) -> None: ...
+
+
+@dataclass(slots=True)
+class _Known:
+    """Content read before: if a new file fits `mark`, it is a copy and reading carries on at `start`."""
+
+    path: str
+    mark: Mark
+    start: int
+    tracker: AckTracker | None  # the old lines still in flight, adopted by the copy
+    until: float = 0.0
+    live: bool = False  # a file followed now, not (yet) truncated
 
 
 def _line_start_near_end(fd: int, size: int) -> int:
@@ -41,6 +64,11 @@ def _line_start_near_end(fd: int, size: int) -> int:
     tail = os.pread(fd, look, size - look)
     nl = tail.rfind(b"\n")
     return size - look + nl + 1 if nl >= 0 else size - look
+
+
+def _read_order(t: FileTailer) -> tuple[bool, float]:
+    """Rotated files first (oldest rotation first), then the others in the order they were found."""
+    return t.rotated_at is None, t.rotated_at or 0.0
 
 
 class FileServer:
@@ -56,6 +84,7 @@ class FileServer:
         metrics: AgentMetrics,
         *,
         once: bool = False,
+        copy_settle: float = COPY_SETTLE,
     ) -> None:
         self.cfg = cfg
         self.processor = processor
@@ -63,10 +92,16 @@ class FileServer:
         self.store = store
         self.guard = guard
         self.once = once
+        self.copy_settle = copy_settle
         self.tailers: dict[str, FileTailer] = {}
+        self._truncated: list[_Known] = []  # old content of truncated files, for copies turning up
+        self._young: dict[str, float] = {}  # new files held back while they may be copies in progress
+        self._ignored: set[str] = set()  # compressed files found under a name the globs match
         self._wake = asyncio.Event()
-        self._rescan = False
+        self._rescan = asyncio.Event()
+        self._stopped = asyncio.Event()
         self._stopping = False
+        self._progressed = False  # the last pump read something
         self._first_start = store is None or cfg.name not in store.sources_started
         self._watcher: discovery.Watcher | None = None
         self.ready = asyncio.Event()
@@ -82,48 +117,87 @@ class FileServer:
 
     # -- lifetime -------------------------------------------------------------------------------
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def request_rescan(self) -> None:
-        self._rescan = True
-        self._wake.set()
+        self._rescan.set()
 
     def stop(self) -> None:
         self._stopping = True
+        self._stopped.set()
         self._wake.set()
 
     async def run(self) -> None:
         try:
+            if self.cfg.watch and not self.once:  # watching first: a file created during the first scan is seen
+                self._watcher = discovery.Watcher(self.cfg.paths, self.request_rescan)
+                self._watcher.start()
             self.scan(initial=True)
-            if self.cfg.watch and not self.once:
-                self._watcher = discovery.Watcher(self.cfg.paths, self.wake, self.request_rescan)
-                if not self._watcher.start():
-                    self._watcher = None
             self.ready.set()
-            await asyncio.sleep(0)  # let the agent see READY before the first (possibly long) read
-            interval = self.cfg.poll_interval
-            scan_every = self.cfg.scan_interval if self._watcher else self.cfg.poll_interval
-            next_scan = time.monotonic() + scan_every
-            while not self._stopping:
-                more = await self.pump_all()
-                if self._stopping:
-                    break
-                if self.once and not more:
-                    break
-                self._release_orphans()
-                if not more:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), interval)
-                self._wake.clear()
-                now = time.monotonic()
-                if self._rescan or now >= next_scan:
-                    self._rescan = False
-                    next_scan = now + scan_every
-                    self.scan()
+            if self.once:
+                while not self._stopping and await self.pump_all():
+                    pass
+                return
+            await self._follow()
         finally:
             if self._watcher is not None:
                 self._watcher.stop()
+
+    async def _follow(self) -> None:
+        """Read and housekeep until stopped. A reader blocked on a full queue (the sink is down) is
+        cancelled after STOP_GRACE: its unfinished lines stay unacknowledged and are read again."""
+        name = self.cfg.name
+        reader = asyncio.create_task(self._read_loop(), name=f"read-{name}")
+        housekeeping = asyncio.create_task(self._housekeep(), name=f"files-{name}")
+        stopped = asyncio.create_task(self._stopped.wait())
+        try:
+            await asyncio.wait({reader, housekeeping, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if stopped.done() and not reader.done():
+                await asyncio.wait({reader}, timeout=STOP_GRACE)
+        finally:
+            for task in (reader, housekeeping, stopped):
+                task.cancel()
+            await asyncio.gather(reader, housekeeping, stopped, return_exceptions=True)
+        for task in (reader, housekeeping):
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+
+    async def _read_loop(self) -> None:
+        """Poll adaptively: soon again while lines keep coming, backing off to `poll_interval` when idle.
+        A scan that opens or orphans a file wakes the reader at once."""
+        pause = BUSY_POLL
+        while not self._stopping:
+            self._progressed = False
+            more = await self.pump_all()
+            if self._stopping:
+                break
+            pause = BUSY_POLL if self._progressed else min(pause * 2, self.cfg.poll_interval)
+            if not more:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), min(pause, self.cfg.poll_interval))
+            self._wake.clear()
+
+    def _scan_every(self) -> float:
+        if self._young:
+            return RESCAN_SOON
+        if self._watcher is not None and self._watcher.complete:
+            return self.cfg.scan_interval
+        return self.cfg.poll_interval
+
+    async def _housekeep(self) -> None:
+        """Scans on watch events, soon after holding back a young file, and periodically (reconciling what
+        events missed); releases finished or expired orphans."""
+        last_scan = time.monotonic()
+        while True:  # the cadence is looked at every tick: a watch lost in between means polling from then on
+            timeout = max(0.0, min(last_scan + self._scan_every() - time.monotonic(), HOUSEKEEPING_TICK))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rescan.wait(), timeout)
+            try:
+                if self._rescan.is_set() or time.monotonic() >= last_scan + self._scan_every():
+                    self._rescan.clear()
+                    last_scan = time.monotonic()
+                    self.scan()
+                self.release_orphans()
+            except OSError as exc:  # e.g. EIO from a network filesystem: try again on the next round
+                log.limited(40, f"scan:{self.cfg.name}", "scan_failed", source=self.cfg.name, error=str(exc))
 
     def close(self) -> None:
         for tailer in self.tailers.values():
@@ -132,108 +206,218 @@ class FileServer:
 
     # -- discovery and identity -----------------------------------------------------------------
 
-    def scan(self, initial: bool = False) -> None:
-        """Match globs, follow new files, notice renames, orphan files no longer named by any path."""
-        now = time.monotonic()
-        seen: set[str] = set()
+    def _matches(self) -> list[tuple[str, os.stat_result]]:
+        """Files the globs match now, oldest first (by mtime), one path per file identity."""
+        found: dict[str, tuple[str, os.stat_result]] = {}
         for path in discovery.expand(self.cfg.paths, self.cfg.exclude):
             try:
                 st = os.stat(path)
             except OSError:
                 continue
+            found.setdefault(file_key(st), (path, st))
+        return sorted(found.values(), key=lambda item: item[1].st_mtime)
+
+    def scan(self, initial: bool = False) -> None:
+        """Match globs, follow new files, notice renames and truncation, orphan files no longer matched."""
+        now = time.monotonic()
+        if self._watcher is not None and self._watcher.ensure():
+            self._rescan.set()  # a directory appeared: files in it may predate its watch
+        matches = self._matches()
+        seen = {file_key(st) for _, st in matches}
+        paths = {file_key(st): path for path, st in matches}
+        for key, tailer in list(self.tailers.items()):
+            self._recheck(tailer, paths.get(key), now)
+        self._truncated = [k for k in self._truncated if k.until > now]
+        for path, st in matches:
             key = file_key(st)
-            seen.add(key)
-            tailer = self.tailers.get(key)
-            if tailer is not None:
-                if tailer.path != path:
-                    log.info("file_renamed", source=self.cfg.name, old=tailer.path, new=path)
-                    tailer.path = path
-                tailer.orphaned_at = None
-                if not tailer.head.matches(tailer.fd):
-                    log.warning("file_rewritten", source=self.cfg.name, path=path,
-                                action="reading from start")
-                    tailer.restart()
-                continue
-            self._open(path, key, initial)
-        for key, tailer in self.tailers.items():
-            if key not in seen and tailer.orphaned_at is None:
-                tailer.orphaned_at = now
-                log.info("file_rotated_or_deleted", source=self.cfg.name, path=tailer.path,
-                         unread_bytes=max(0, tailer.size() - tailer.read_position))
+            if key not in self.tailers and key not in self._ignored:
+                self._open(path, key, initial, now)
+        self._young = {k: t for k, t in self._young.items() if k in seen}
+        self._ignored &= seen
         if initial and self.store is not None:
             self.store.mark_started(self.cfg.name)
+        self._wake.set()
 
-    def _open(self, path: str, key: str, initial: bool) -> None:
+    def _recheck(self, tailer: FileTailer, path: str | None, now: float) -> None:
+        """Follow a rename, notice a file no glob matches any more (`path` None), and truncation or rewrites
+        (also of such orphans: what a writer still adds is read through the open descriptor)."""
+        if path is None:
+            if tailer.orphaned_at is None:
+                tailer.orphaned_at = now
+                tailer.rotated_at = tailer.rotated_at or now
+                log.info("file_rotated_or_deleted", source=self.cfg.name, path=tailer.path,
+                         unread_bytes=max(0, tailer.size() - tailer.read_position),
+                         action="reading it to its end before newer files")
+        else:
+            if tailer.path != path:
+                log.info("file_renamed", source=self.cfg.name, old=tailer.path, new=path)
+                tailer.path = path
+                tailer.rotated_at = tailer.rotated_at or now
+            tailer.orphaned_at = None
+        problem = tailer.change(tailer.size())
+        if problem is not None:
+            self._restart(tailer, problem, now)
+
+    def _restart(self, tailer: FileTailer, problem: str, now: float) -> None:
+        """The file was truncated (copytruncate) or rewritten: read it from the start. What was read of the
+        old content is remembered so a copy of it (logrotate's `.1`) carries on where reading stopped."""
+        log.warning("file_truncated" if problem.startswith("truncated") else "file_rewritten",
+                    source=self.cfg.name, path=tailer.path, reason=problem, action="reading from its start")
+        if tailer.offset > 0:
+            self._truncated.append(_Known(tailer.path, tailer.mark(), tailer.offset, tailer.tracker,
+                                          now + COPY_WINDOW))
+        tailer.restart()
+
+    def _open(self, path: str, key: str, initial: bool, now: float) -> None:
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError as exc:
             log.limited(30, f"open:{path}", "file_unreadable", source=self.cfg.name, path=path,
                         error=exc.strerror, hint="check permissions (group membership) of the file and dirs")
             return
-        st = os.fstat(fd)
-        if file_key(st) != key:  # replaced between stat and open; the next scan will see the new one
+        try:
+            st = os.fstat(fd)
+            if file_key(st) != key:  # replaced between stat and open; the next scan will see the new one
+                os.close(fd)
+                return
+            first = os.pread(fd, self.cfg.fingerprint_bytes, 0)
+            if is_compressed(first):
+                self._ignored.add(key)
+                log.info("file_compressed_ignored", source=self.cfg.name, path=path,
+                         hint="compressed rotated copies are never read; exclude them to silence this")
+                os.close(fd)
+                return
+            place = self._place(fd, first, st.st_size, path, key, initial, now)
+        except OSError as exc:
+            os.close(fd)
+            log.limited(30, f"open:{path}", "file_unreadable", source=self.cfg.name, path=path, error=exc.strerror)
+            return
+        if place is None:
             os.close(fd)
             return
-        head = Head.read(fd, self.cfg.fingerprint_bytes)
-        cp = self.store.get(key) if self.store is not None else None
-        offset = self._start_offset(fd, st.st_size, path, cp, head, initial)
+        offset, tracker, why = place
+        head = Head.of(first)
         tailer = FileTailer(path, fd, key, head, offset, max_line_bytes=self.cfg.max_line_bytes,
-                            fingerprint_bytes=self.cfg.fingerprint_bytes)
+                            fingerprint_bytes=self.cfg.fingerprint_bytes, tracker=tracker)
         self.tailers[key] = tailer
         if self.store is not None:
-            self.store.put(Checkpoint(key, self.cfg.name, path, offset, head.length, head.digest,
-                                      tail_digest(fd, offset), time.time()))
-        log.info("file_opened", source=self.cfg.name, path=path, offset=offset, size=st.st_size)
+            committed = tailer.tracker.committed
+            self.store.put(Checkpoint(key, self.cfg.name, path, committed, head.length, head.digest,
+                                      tail_digest(fd, committed), time.time()))
+        log.info("file_opened", source=self.cfg.name, path=path, offset=offset, size=st.st_size, start=why)
 
-    def _start_offset(self, fd: int, size: int, path: str, cp: Checkpoint | None, head: Head,
-                      initial: bool) -> int:
-        if cp is not None:
-            if Head(cp.head_length, cp.head_digest).matches(fd):
-                why = offset_problem(fd, cp.offset, cp.tail_digest)
-                if why is None:
-                    return cp.offset
-                log.warning("checkpoint_not_trusted", source=self.cfg.name, path=path, reason=why,
-                            action="reading from start")
-                return 0
-            log.info("inode_reused", source=self.cfg.name, path=path, old_path=cp.path,
-                     action="new file, reading from start")
-            return 0
-        if initial and self._first_start and self.cfg.start_at == "end" and not self.once:
-            return _line_start_near_end(fd, size)
-        return 0
+    def _place(self, fd: int, first: bytes, size: int, path: str, key: str, initial: bool,
+               now: float) -> tuple[int, AckTracker | None, str] | None:
+        """Where to start reading a newly found file, the tracker of lines already in flight (a copy's),
+        and why; None to look again shortly (it may be a copy still being written)."""
+        cp = self.store.get(self.cfg.name, key) if self.store is not None else None
+        if cp is not None and cp.offset > 0:  # at offset 0 a checkpoint says nothing (it may be a reused inode's)
+            mark = cp.mark()
+            if mark.head.matches(fd, first):
+                event, problem = "checkpoint_not_trusted", offset_problem(fd, cp.offset, cp.tail_digest)
+                if problem is None:
+                    return cp.offset, None, "checkpoint"
+            else:
+                event, problem = "inode_reused", "its first bytes differ from those recorded (a new file, or rewritten)"
+            log.warning(event, source=self.cfg.name, path=path, old_path=cp.path, offset=cp.offset, reason=problem,
+                        action="reading it from its start")
+            self._truncated.append(_Known(cp.path, mark, cp.offset, None, now + COPY_WINDOW))  # in a copy?
+        if initial and self._first_start:
+            if self.cfg.start_at == "end" and not self.once:
+                return _line_start_near_end(fd, size), None, "start_at end"
+            return 0, None, "start_at beginning"
+        copy = self._copy_of(fd, first, size, key)
+        if copy is not None and copy.live and not initial and not self._settled(key, now):
+            return None  # logrotate truncates the original next: then the copy takes over its lines in flight
+        if copy is not None:
+            log.info("file_is_copy", source=self.cfg.name, path=path, of=copy.path, offset=copy.start,
+                     action="carrying on where the original was read to")
+            self._truncated = [k for k in self._truncated if k is not copy]
+            self._young.pop(key, None)
+            return copy.start, copy.tracker, f"copy of {copy.path}"
+        if not initial and self._may_become_copy(first, size, key, now):
+            return None
+        self._young.pop(key, None)
+        return 0, None, "new file"
+
+    def _known(self, key: str) -> list[_Known]:
+        """Content a new file could be a copy of: truncated files' old content (newest first), the files
+        followed now, and checkpoints of files not followed now (a copy made while the agent was stopped)."""
+        known = list(reversed(self._truncated))
+        for t in self.tailers.values():
+            if t.fd >= 0 and t.offset > 0:
+                # the original still holds its in-flight lines, so the copy starts at what is acknowledged
+                known.append(_Known(t.path, t.mark(), t.tracker.committed, None, live=True))
+        if self.store is not None:
+            known.extend(_Known(cp.path, cp.mark(), cp.offset, None) for cp in self.store.of_source(self.cfg.name)
+                         if cp.key != key and cp.key not in self.tailers and cp.offset > 0)
+        return known
+
+    def _copy_of(self, fd: int, first: bytes, size: int, key: str) -> _Known | None:
+        for k in self._known(key):
+            if 0 < k.mark.offset <= size and k.mark.problem(fd, first) is None:
+                return k
+        return None
+
+    def _settled(self, key: str, now: float) -> bool:
+        """A new file seen for `copy_settle` seconds is taken as it is; until then it may still change role."""
+        return now - self._young.setdefault(key, now) >= self.copy_settle
+
+    def _may_become_copy(self, first: bytes, size: int, key: str, now: float) -> bool:
+        """A young file shorter than content read before, and starting like it, may be a copy still being
+        written (logrotate's copytruncate creates the copy, then fills it): hold it back briefly."""
+        return not self._settled(key, now) and any(
+            size < k.mark.offset and k.mark.head.may_start(first) for k in self._known(key))
 
     # -- reading --------------------------------------------------------------------------------
 
     async def pump_all(self) -> bool:
-        """Read every file once (orphans first, oldest data first); True if some file has more now."""
+        """Read every file once (rotated first); True if some file has more to read now.
+
+        Newer files wait while a rotated file still has data, so per-id order holds across a rotation.
+        """
         more = False
-        order = sorted(self.tailers.values(), key=lambda t: (t.orphaned_at is None, t.orphaned_at or 0))
-        for tailer in order:
+        rotated_behind = False
+        for tailer in sorted(self.tailers.values(), key=_read_order):
             if self._stopping:
                 return False
+            if rotated_behind and tailer.rotated_at is None:
+                break
             if tailer.fd < 0:
                 continue
-            if tailer.truncated():
-                log.warning("file_truncated", source=self.cfg.name, path=tailer.path,
-                            read=tailer.read_position, size=tailer.size(), action="reading from start")
-                tailer.restart()
-            if tailer.head.length < self.cfg.fingerprint_bytes:
-                tailer.refresh_head()
-            for _ in range(ROUNDS_PER_FILE):
-                lines, oversize = tailer.read_lines()
-                if oversize:
-                    self._oversize(tailer, oversize)
-                if not lines:
-                    if tailer.tracker.read_offset != tailer.offset and not tailer.tracker.in_flight:
-                        tailer.tracker.read_offset = tailer.offset
-                    break
-                await self._dispatch(tailer, lines)
-                await asyncio.sleep(0)  # a sink that never blocks (dry-run) must not starve the loop
-                if self._stopping:
-                    return False
-            else:
+            try:
+                behind = await self._pump(tailer)
+            except OSError as exc:  # e.g. EIO from a network filesystem: try again on the next round
+                log.limited(40, f"read:{tailer.path}", "read_failed", source=self.cfg.name, path=tailer.path,
+                            error=str(exc))
+                continue
+            if behind:
                 more = True
+                rotated_behind = rotated_behind or tailer.rotated_at is not None
         return more
+
+    async def _pump(self, tailer: FileTailer) -> bool:
+        size = tailer.size()
+        if size != tailer.read_position:
+            problem = tailer.change(size)
+            if problem is not None:
+                self._restart(tailer, problem, time.monotonic())
+        if tailer.head.length < self.cfg.fingerprint_bytes:
+            tailer.refresh_head()
+        for _ in range(ROUNDS_PER_FILE):
+            lines, oversize, progressed = tailer.read_lines()
+            if oversize:
+                self._oversize(tailer, oversize)
+            if not progressed:
+                return False
+            self._progressed = True
+            if lines:
+                await self._dispatch(tailer, lines)
+                if self._stopping or tailer.fd < 0:
+                    return False
+            else:  # only skipped bytes or a partial line: nothing left in flight for them
+                tailer.tracker.read_offset = max(tailer.tracker.read_offset, tailer.offset)
+        return True
 
     def _oversize(self, tailer: FileTailer, count: int) -> None:
         self.m_oversize.inc(count)
@@ -242,7 +426,7 @@ class FileServer:
             log.warning("line_too_long", source=self.cfg.name, path=tailer.path,
                         max_line_bytes=self.cfg.max_line_bytes, action="skipped to the next newline (counted)")
 
-    async def _dispatch(self, tailer: FileTailer, lines: list[tuple[int, int, bytes]]) -> None:
+    async def _dispatch(self, tailer: FileTailer, lines: list[Line]) -> None:
         """The hot loop: decode, parse, map, and hand records to the sink (which may wait: back-pressure)."""
         enc = self.cfg.encoding
         run = self.processor.run
@@ -263,15 +447,15 @@ class FileServer:
                             action="replaced with U+FFFD (counted)")
             result = run(text)
             records = result.records
+            if result.reject is not None:
+                self._reject(tailer, start, text, result.reject)
             if records:
                 parsed += len(records)
                 pending = tracker.add(start, len(records))
                 for record in records:
                     guard(record)
                     await put(record, pending)
-            elif result.reject is not None:
-                self._reject(tailer, start, text, result.reject)
-            else:
+            elif result.reject is None:
                 self.m_skipped.labels(self.cfg.name, result.rule or "no_records").inc()
             tracker.read_offset = end
         if tracker is tailer.tracker:
@@ -288,35 +472,54 @@ class FileServer:
         if self.processor.rejects is not None:
             self.processor.rejects.write(self.cfg.name, text, reason)
 
-    def _release_orphans(self) -> None:
-        now = time.monotonic()
+    def release_orphans(self, now: float | None = None) -> None:
+        """Close rotated/deleted files read to their end (and idle), or held longer than `rotate_wait`;
+        what the latter leaves unread is counted and logged, so a dead sink cannot pin deleted files."""
+        now = time.monotonic() if now is None else now
+        wait = self.cfg.rotate_wait
         for key, tailer in list(self.tailers.items()):
             if tailer.orphaned_at is None:
                 continue
-            finished = tailer.at_eof() and not tailer.tracker.in_flight and now - tailer.last_growth > min(
-                ORPHAN_IDLE, self.cfg.rotate_wait)
-            expired = now - tailer.orphaned_at > self.cfg.rotate_wait
-            if not (finished or expired):
+            st = os.fstat(tailer.fd)
+            idle = now - max(tailer.last_growth, tailer.orphaned_at)
+            finished = (tailer.read_position >= st.st_size and not tailer.tracker.in_flight
+                        and idle >= min(ORPHAN_IDLE, wait))
+            if not finished and now - tailer.orphaned_at < wait:
                 continue
-            if not finished:
-                dropped = max(0, tailer.size() - tailer.read_position)
+            dropped = max(0, st.st_size - tailer.offset)
+            if dropped:
                 self.m_dropped.inc(dropped)
                 log.warning("rotated_file_released_unread", source=self.cfg.name, path=tailer.path,
-                            dropped_bytes=dropped, rotate_wait=self.cfg.rotate_wait,
-                            reason="the sink did not keep up before rotate_wait ran out")
+                            dropped_bytes=dropped, rotate_wait=wait,
+                            reason="it ends without a newline" if finished
+                            else "the sink did not keep up before rotate_wait ran out")
             self._commit(tailer)
             tailer.close()
             del self.tailers[key]
-            log.info("file_released", source=self.cfg.name, path=tailer.path)
+            deleted = st.st_nlink == 0
+            if deleted and self.store is not None:
+                self.store.remove(self.cfg.name, key)  # gone for good; its inode may be reused
+            log.info("file_released", source=self.cfg.name, path=tailer.path, deleted=deleted)
 
     # -- checkpoints and state ------------------------------------------------------------------
 
     def _commit(self, tailer: FileTailer) -> None:
+        """Store the acknowledged offset and a mark of the content before it.
+
+        If the file was truncated or rewritten since it was read (the reader restarts it soon), the mark must
+        still describe the content as it was read, so a copy of it (copytruncate) is recognised after a
+        restart: taken from memory when everything read is acknowledged, else the stored one is kept.
+        """
         if self.store is None or tailer.fd < 0:
             return
         offset = tailer.tracker.committed
-        self.store.update(tailer.key, offset, tail_digest(tailer.fd, offset), tailer.head.length,
-                          tailer.head.digest, tailer.path)
+        if tailer.change(tailer.size()) is None:
+            tail = tail_digest(tailer.fd, offset)
+        elif offset == tailer.offset:
+            tail = tailer.mark().tail
+        else:
+            return
+        self.store.update(self.cfg.name, tailer.key, offset, tail, tailer.head, tailer.path)
 
     def checkpoint(self) -> None:
         """Move each file's stored offset to what is fully acknowledged."""
@@ -325,16 +528,11 @@ class FileServer:
         now = time.time()
         for tailer in self.tailers.values():
             self._commit(tailer)
-            self.store.touch(tailer.key, now)
+            self.store.touch(self.cfg.name, tailer.key, now)
 
-    def drained(self) -> bool:
-        """Everything read so far is acknowledged (for --once and shutdown)."""
-        return all(not t.tracker.in_flight for t in self.tailers.values())
+    def live_keys(self) -> set[tuple[str, str]]:
+        """Checkpoint identities of the files followed now (they never expire)."""
+        return {(self.cfg.name, key) for key in self.tailers}
 
     def behind(self) -> list[tuple[str, int]]:
-        out = []
-        for t in self.tailers.values():
-            if t.fd >= 0:
-                out.append((t.path, max(0, t.size() - t.tracker.committed)))
-        return out
-
+        return [(t.path, max(0, t.size() - t.tracker.committed)) for t in self.tailers.values() if t.fd >= 0]

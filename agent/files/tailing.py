@@ -3,6 +3,7 @@
 A partial last line is kept back until its newline arrives. A line longer than `max_line_bytes` is
 skipped to its next newline (counted, logged once per file). Invalid bytes are replaced and counted.
 The descriptor stays open across renames and deletes, so a rotated file is read to its end.
+The last bytes consumed are kept, so a rewrite under the read position is noticed before reading on.
 """
 
 from __future__ import annotations
@@ -11,27 +12,32 @@ import os
 import time
 
 from agent.files.acks import AckTracker
-from agent.files.fingerprint import Head
+from agent.files.fingerprint import TAIL_BYTES, Head, Mark, checksum
 
 CHUNK = 256 * 1024
+
+Line = tuple[int, int, bytes]  # (start offset, end offset after the newline, bytes without the newline)
 
 
 class FileTailer:
     """One open file: its identity, read position, partial-line buffer and acknowledgement tracker."""
 
-    def __init__(self, path: str, fd: int, key: str, head: Head, offset: int, *,
-                 max_line_bytes: int, fingerprint_bytes: int) -> None:
+    def __init__(self, path: str, fd: int, key: str, head: Head, offset: int, *, max_line_bytes: int,
+                 fingerprint_bytes: int, tracker: AckTracker | None = None) -> None:
         self.path = path
         self.fd = fd
         self.key = key
         self.head = head
         self.offset = offset  # bytes consumed into lines (or skipped); the partial buffer starts here
-        self.tracker = AckTracker(offset)
+        self.tracker = tracker if tracker is not None else AckTracker(offset)
         self.max_line_bytes = max_line_bytes
         self.fingerprint_bytes = fingerprint_bytes
         self._partial = b""
         self._skipping = False  # inside an oversize line, dropping bytes until its newline
-        self.orphaned_at: float | None = None  # when the path stopped naming this file (rotated/deleted)
+        start = max(0, offset - TAIL_BYTES)
+        self._tail = os.pread(fd, offset - start, start) if offset else b""  # the bytes just before `offset`
+        self.rotated_at: float | None = None  # when it was renamed or unmatched: read before newer files
+        self.orphaned_at: float | None = None  # when no glob matched it any more (rotated away or deleted)
         self.last_growth = time.monotonic()
         self.oversize_lines = 0
         self.warned_oversize = False
@@ -43,15 +49,29 @@ class FileTailer:
     def size(self) -> int:
         return os.fstat(self.fd).st_size
 
-    def truncated(self) -> bool:
-        """copytruncate (or a rewrite) shrank the file below what we have read."""
-        return self.size() < self.read_position
+    def mark(self) -> Mark:
+        """Where consumption stands, in terms a copy of this file can be recognised by."""
+        return Mark(self.head, self.offset, checksum(self._tail))
+
+    def change(self, size: int) -> str | None:
+        """Why what was read is no longer this file's content (truncated or rewritten), or None."""
+        pos = self.read_position
+        if size < pos:
+            return f"truncated: its size {size} is below the read position {pos}"
+        if not self.head.matches(self.fd):
+            return "rewritten: its first bytes changed"
+        before = self._partial[-TAIL_BYTES:] if len(self._partial) >= TAIL_BYTES else (
+            self._tail + self._partial)[-TAIL_BYTES:]
+        if before and os.pread(self.fd, len(before), pos - len(before)) != before:
+            return "rewritten: the bytes before the read position changed"
+        return None
 
     def restart(self) -> None:
         """Start again from byte 0 with a fresh tracker; acks for the old content no longer count."""
         self.offset = 0
         self._partial = b""
         self._skipping = False
+        self._tail = b""
         self.tracker = AckTracker(0)
         self.head = Head.read(self.fd, self.fingerprint_bytes)
 
@@ -60,31 +80,36 @@ class FileTailer:
         if self.head.length < self.fingerprint_bytes:
             self.head = Head.read(self.fd, self.fingerprint_bytes)
 
-    def read_lines(self, budget: int = CHUNK) -> tuple[list[tuple[int, int, bytes]], int]:
-        """Complete lines available now as (start, end, raw bytes without newline); plus oversize count.
+    def _consume(self, buf: bytes, n: int, partial: bytes) -> None:
+        """The first `n` bytes of `buf` are now lines or skipped; `partial` waits for its newline."""
+        self.offset += n
+        self._partial = partial
+        if n:
+            self._tail = (self._tail + buf[max(0, n - TAIL_BYTES):n])[-TAIL_BYTES:]
+
+    def read_lines(self, budget: int = CHUNK) -> tuple[list[Line], int, bool]:
+        """Complete lines available now, the number of oversize lines skipped, and whether any byte was read.
 
         Reads at most about `budget` bytes so one busy file cannot starve the others.
         """
-        pos = self.read_position
-        data = os.pread(self.fd, budget, pos)
+        data = os.pread(self.fd, budget, self.read_position)
         if not data:
-            return [], 0
+            return [], 0, False
         self.last_growth = time.monotonic()
         buf = self._partial + data if self._partial else data
-        base = self.offset
-        lines: list[tuple[int, int, bytes]] = []
+        lines: list[Line] = []
         oversize = 0
         start = 0
-        limit = self.max_line_bytes
         find = buf.find
         if self._skipping:
             nl = find(b"\n")
             if nl < 0:
-                self.offset = base + len(buf)
-                self._partial = b""
-                return [], 0
+                self._consume(buf, len(buf), b"")
+                return [], 0, True
             start = nl + 1
             self._skipping = False
+        base = self.offset
+        limit = self.max_line_bytes
         while True:
             nl = find(b"\n", start)
             if nl < 0:
@@ -97,20 +122,14 @@ class FileTailer:
                     end -= 1
                 lines.append((base + start, base + nl + 1, buf[start:end]))
             start = nl + 1
-        rest = len(buf) - start
-        if rest > limit:
+        if len(buf) - start > limit:
             oversize += 1
             self._skipping = True
-            self.offset = base + len(buf)
-            self._partial = b""
+            self._consume(buf, len(buf), b"")
         else:
-            self.offset = base + start
-            self._partial = buf[start:] if rest else b""
+            self._consume(buf, start, buf[start:])
         self.oversize_lines += oversize
-        return lines, oversize
-
-    def at_eof(self) -> bool:
-        return self.read_position >= self.size()
+        return lines, oversize, True
 
     def close(self) -> None:
         if self.fd >= 0:
