@@ -74,6 +74,7 @@ class Agent:
         self.sender: Sender | None = None
         self.notifier = Notifier()
         self._stop = asyncio.Event()
+        self.exit_code = 0
         self._force = False
         self._out = out if out is not None else sys.stdout.buffer
         self.started = time.monotonic()
@@ -84,13 +85,24 @@ class Agent:
         processor = processor or Processor(scfg)
         server = FileServer(scfg, processor, self.sink, self.store, self.guard, self.metrics, once=self.once)
         task = asyncio.create_task(server.run(), name=f"source-{scfg.name}")
+        task.add_done_callback(lambda t, name=scfg.name: self._source_done(name, t))
         self.servers[scfg.name] = (server, task, scfg)
+
+    def _source_done(self, name: str, task: asyncio.Task[None]) -> None:
+        """A source that dies must not go quiet: log it and stop, so systemd restarts the agent."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("source_failed", source=name, error=f"{type(exc).__name__}: {exc}"[:300],
+                  action="stopping; unacknowledged lines are read again after the restart")
+        self.exit_code = 1
+        self._stop.set()
 
     async def _stop_source(self, name: str) -> None:
         server, task, _ = self.servers.pop(name)
         server.stop()
         task.cancel()  # a reader waiting for queue room (Volt down) would never return on its own
-        with contextlib.suppress(asyncio.CancelledError):
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged by _source_done
             await task
         server.checkpoint()
         server.processor.close()
@@ -234,12 +246,12 @@ class Agent:
             self.checkpoint()
         self.checkpoint()
         log.info("stopped", status=self.status_line())
-        return 0
+        return self.exit_code
 
     async def _read_all_or_stop(self) -> None:
         """--once: every source read to its end and every record acknowledged, unless a signal comes first."""
         async def everything() -> None:
-            await asyncio.gather(*(t for _, t, _ in self.servers.values()))
+            await asyncio.gather(*(t for _, t, _ in self.servers.values()), return_exceptions=True)
             if self.queue is not None:
                 await self.queue.drained()
 

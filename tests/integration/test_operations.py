@@ -141,3 +141,30 @@ def test_validate_checks_config_paths_state_and_token(tmp_path):
     missing = validate({})
     assert missing.returncode == 2
     assert "VOLT_TOKEN" in missing.stderr
+
+
+def test_a_source_that_fails_stops_the_agent_with_an_error(tmp_path, monkeypatch):
+    """An unexpected bug in one source must not leave it silently dead: log, stop, exit non-zero."""
+    import asyncio
+    import io
+
+    from agent.app import Agent
+    from agent.config import load
+    from agent.formats.source import Processor
+    from agent.ops import logs
+
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(_rec(1))
+    cfg = write_config(tmp_path / "c.yaml", endpoint="http://127.0.0.1:9/x", sources=_source("a", log),
+                       state_dir=tmp_path / "state")
+
+    def broken(self, line):
+        raise RuntimeError("bug in a parser")
+
+    monkeypatch.setattr(Processor, "run", broken)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    logs.setup("logfmt", "info")
+    code = asyncio.run(asyncio.wait_for(Agent(load(cfg), token=None, dry_run=True, out=io.BytesIO()).run(), 20))
+    assert code == 1
+    assert "msg=source_failed source=a" in stream.getvalue() and "bug in a parser" in stream.getvalue()
