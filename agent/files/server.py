@@ -132,6 +132,7 @@ class FileServer:
                 self._watcher.start()
             self.scan(initial=True)
             self.ready.set()
+            await asyncio.sleep(0)  # let the agent report READY before a long first read
             if self.once:
                 while not self._stopping and await self.pump_all():
                     pass
@@ -413,6 +414,7 @@ class FileServer:
             self._progressed = True
             if lines:
                 await self._dispatch(tailer, lines)
+                await asyncio.sleep(0)  # a sink that never waits (dry-run) must not starve signals and timers
                 if self._stopping or tailer.fd < 0:
                     return False
             else:  # only skipped bytes or a partial line: nothing left in flight for them

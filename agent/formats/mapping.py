@@ -98,11 +98,27 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
+def _path_parts(path: str) -> list[str | int]:
+    return [int(index) if index else name for name, index in _PATH_PART.findall(path)] or [path]
+
+
+def member(value: Any, allowed: frozenset[Any] | dict[Any, Any]) -> bool:
+    try:
+        return value in allowed
+    except TypeError:  # a list or object from JSON input is never one of the allowed values
+        return False
+
+
+def compile_condition(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
+    """A `when:` compiled to one function `fields -> bool`."""
+    gen = _Codegen(ctx)
+    expr = gen.condition(spec, where)
+    return gen.function(f"def when(f):\n    return {expr}\n", "when")
+
+
 def compile_path(path: str) -> Getter:
     """A getter for a dotted path; a plain key (the common case) is a single dict lookup."""
-    parts: list[str | int] = []
-    for name, index in _PATH_PART.findall(path):
-        parts.append(int(index) if index else name)
+    parts = _path_parts(path)
     if len(parts) == 1 and isinstance(parts[0], str):
         key = parts[0]
         return lambda f: f.get(key)  # top-level fields are always a dict (groupdict or a JSON object)
@@ -189,7 +205,9 @@ class _Codegen:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.ns: dict[str, Any] = {"_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164}
+        self.ns: dict[str, Any] = {
+            "_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164, "_e164_str": tf.e164_str, "member": member,
+        }
         self._n = 0
 
     def bind(self, prefix: str, value: Any) -> str:
@@ -203,9 +221,51 @@ class _Codegen:
         return f"_t{self._n}"
 
     def path(self, path: str) -> str:
-        if _PLAIN_KEY.fullmatch(path):
-            return f"f.get({path!r})"
-        return f"{self.bind('p', compile_path(path))}(f)"
+        """Inline lookups: `f.get('a')`, then for each further part a guarded step into a dict or list."""
+        parts = _path_parts(path)
+        expr = f"f.get({parts[0]!r})" if isinstance(parts[0], str) else "None"
+        for part in parts[1:]:
+            t = self.temp()
+            if isinstance(part, int):
+                expr = f"({t}[{part}] if ({t} := {expr}).__class__ is list and len({t}) > {part} else None)"
+            else:
+                expr = f"({t}.get({part!r}) if ({t} := {expr}).__class__ is dict else None)"
+        return expr
+
+    def condition(self, spec: Any, where: str) -> str:
+        """A `when:` as one boolean expression: {field: path, equals|in|exists|prefix|matches}; a list = all."""
+        ctx = self.ctx
+        specs = spec if isinstance(spec, list) else [spec]
+        checks: list[str] = []
+        for i, c in enumerate(specs):
+            w = f"{where}[{i}]" if isinstance(spec, list) else where
+            if not isinstance(c, Mapping) or "field" not in c:
+                raise ctx.error(w, "a condition {field: path, equals|in|exists|prefix|matches: value}")
+            value = self.path(str(c["field"]))
+            t = self.temp()
+            if "equals" in c:
+                checks.append(f"{value} == {self.bind('c', c['equals'])}")
+            elif "in" in c:
+                if not isinstance(c["in"], list):
+                    raise ctx.error(f"{w}.in", "a list of values")
+                allowed = frozenset(v for v in c["in"] if isinstance(v, str | int | float | bool))
+                checks.append(f"member({value}, {self.bind('c', allowed)})")
+            elif "exists" in c:
+                known = f"(({t} := {value}) is not None and {t} != '' and {t} != [] and {t} != {{}})"
+                checks.append(known if c["exists"] else f"not {known}")
+            elif "prefix" in c:
+                prefix = self.bind("c", str(c["prefix"]))
+                checks.append(f"(({t} := {value}).__class__ is str and {t}.startswith({prefix}))")
+            elif "matches" in c:
+                try:
+                    rx = re.compile(str(c["matches"]))
+                except re.error as exc:
+                    raise ctx.error(f"{w}.matches", f"a valid regular expression: {exc}") from None
+                pattern = self.bind("rx", rx)
+                checks.append(f"(({t} := {value}).__class__ is str and {pattern}.search({t}) is not None)")
+            else:
+                raise ctx.error(w, "one of equals, in, exists, prefix, matches")
+        return " and ".join(f"({c})" for c in checks)
 
     def value(self, spec: Any, where: str) -> str:
         ctx = self.ctx
@@ -283,9 +343,10 @@ class _Codegen:
             p = self.bind("time", parser)
             steps.append(lambda v: f"{p}({v})")
         if spec.get("phone"):
-            # to_e164 takes str or int and returns None for anything else (a JSON object is no number)
+            # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
+            # a str goes straight to its cached core, the common case on every line
             country = self.bind("c", ctx.default_country)
-            steps.append(lambda v: f"_e164({v}, {country})")
+            steps.append(lambda v: f"(_e164_str({v}, {country}) if {v}.__class__ is str else _e164({v}, {country}))")
         if "prefix" in spec:
             pre = self.bind("c", str(spec["prefix"]))
             steps.append(lambda v: f"({pre} + str({v}))")

@@ -22,7 +22,7 @@ import yaml
 
 from agent.config import ConfigError, SourceConfig
 from agent.formats import transforms as tf
-from agent.formats.mapping import Context, compile_mapping, compile_path, compile_value
+from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, compile_value, member
 from agent.record import clean, problem
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -79,7 +79,7 @@ class _Group:
         if self.index is None:
             return self.rules
         value = self.key(fields)  # type: ignore[misc]
-        return self.index[value] if _member(value, self.index) else self.others
+        return self.index[value] if member(value, self.index) else self.others
 
 
 def _necessary(spec: Any) -> dict[str, frozenset[Any]]:
@@ -129,51 +129,8 @@ class Result:
         self.skipped = skipped
 
 
-def _when(spec: Any, ctx: Context, where: str) -> Callable[[Any], bool]:
-    """Conditions on fields: {field: path, equals|in|exists|prefix|matches}; a list means all of them."""
-    specs = spec if isinstance(spec, list) else [spec]
-    checks: list[Callable[[Any], bool]] = []
-    for i, c in enumerate(specs):
-        w = f"{where}[{i}]" if isinstance(spec, list) else where
-        if not isinstance(c, Mapping) or "field" not in c:
-            raise ctx.error(w, "a condition {field: path, equals|in|exists|prefix|matches: value}")
-        get = compile_path(str(c["field"]))
-        if "equals" in c:
-            want = c["equals"]
-            checks.append(lambda f, g=get, v=want: g(f) == v)
-        elif "in" in c:
-            allowed = frozenset(c["in"]) if isinstance(c["in"], list) else None
-            if allowed is None:
-                raise ctx.error(f"{w}.in", "a list of values")
-            checks.append(lambda f, g=get, a=allowed: _member(g(f), a))
-        elif "exists" in c:
-            want_exists = bool(c["exists"])
-            checks.append(lambda f, g=get, e=want_exists: (g(f) not in (None, "", [], {})) is e)
-        elif "prefix" in c:
-            prefix = str(c["prefix"])
-            checks.append(lambda f, g=get, p=prefix: isinstance(g(f), str) and g(f).startswith(p))
-        elif "matches" in c:
-            rx = _regex(str(c["matches"]), ctx, f"{w}.matches")
-            checks.append(lambda f, g=get, r=rx: isinstance(g(f), str) and r.search(g(f)) is not None)
-        else:
-            raise ctx.error(w, "one of equals, in, exists, prefix, matches")
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:  # the common case, without a generator per line
-        first, second = checks
-        return lambda f: first(f) and second(f)
-    return lambda f: all(check(f) for check in checks)
-
-
 def _hashable(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
-
-
-def _member(value: Any, allowed: frozenset[Any] | dict[Any, Any]) -> bool:
-    try:
-        return value in allowed
-    except TypeError:  # a list or object from JSON input is never one of the allowed values
-        return False
 
 
 def _regex(pattern: str, ctx: Context, where: str) -> re.Pattern[str]:
@@ -200,7 +157,7 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
         regex = _regex(str(raw["match"]), ctx, f"{w}.match")
     elif "match" in raw:
         raise ctx.error(f"{w}.match", "only on regex parsers; JSON rules select events with `when:`")
-    when = _when(raw["when"], ctx, f"{w}.when") if "when" in raw else None
+    when = compile_condition(raw["when"], ctx, f"{w}.when") if "when" in raw else None
     drop = bool(raw.get("drop", False))
     derive_spec = raw.get("derive") or {}
     if not isinstance(derive_spec, Mapping):

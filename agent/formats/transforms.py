@@ -243,6 +243,11 @@ def _to_e164(number: str, country_code: str | None) -> str | None:
     return given
 
 
+# The per-line fast path for a str number and an upper-case country (what the config guarantees): the cached
+# core itself, without to_e164's type checks.
+e164_str = _to_e164
+
+
 def _national_to_e164(digits: str, c: _Country) -> str | None:
     """Apply the country-specific rules of :func:`to_e164`; None when none applies."""
     n = len(digits)
