@@ -42,13 +42,16 @@ class DryRunSink:
         self.count = 0
         self._lines: list[bytes] = []  # joined into one write: a write per record costs more than the record
 
-    async def put(self, record: dict[str, Any], pending: Pending | None) -> None:
+    def offer(self, record: dict[str, Any], pending: Pending | None) -> None:
         self._lines.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
         self.count += 1
         if pending is not None:
             pending.ack()
         if len(self._lines) >= 512:
             self.flush()
+
+    async def put(self, item: object) -> None:  # never called: offer() always takes the record
+        raise AssertionError("DryRunSink.offer never refuses")
 
     def flush(self) -> None:
         lines, self._lines = self._lines, []

@@ -54,7 +54,11 @@ class Capture:
         self.hold = hold
         self.held: list[Pending] = []
 
-    async def put(self, record: dict[str, Any], pending: Pending) -> None:
+    def offer(self, record: dict[str, Any], pending: Pending) -> tuple[dict[str, Any], Pending]:
+        return record, pending  # always through put(), so a subclass can make the reader wait there
+
+    async def put(self, item: tuple[dict[str, Any], Pending]) -> None:
+        record, pending = item
         self.records.append(record)
         if self.hold:
             self.held.append(pending)

@@ -41,7 +41,11 @@ STOP_GRACE = 1.0  # how long a stopping reader may take to finish the line it is
 
 
 class Sink(Protocol):
-    async def put(self, record: dict[str, Any], pending: Pending) -> None: ...
+    """Where records go. `offer` takes a record at once, or returns what to `await put()` when full."""
+
+    def offer(self, record: dict[str, Any], pending: Pending) -> Any: ...
+
+    async def put(self, item: Any) -> None: ...
 
 
 @dataclass(slots=True)
@@ -432,11 +436,13 @@ class FileServer:
         """The hot loop: decode, parse, map, and hand records to the sink (which may wait: back-pressure)."""
         enc = self.cfg.encoding
         run = self.processor.run
+        offer = self.sink.offer
         put = self.sink.put
         guard = self.guard
         tracker = tailer.tracker
         parsed = 0
         nbytes = 0
+        skipped: dict[str, int] = {}
         for start, end, raw in lines:
             nbytes += end - start
             try:
@@ -456,10 +462,15 @@ class FileServer:
                 pending = tracker.add(start, len(records))
                 for record in records:
                     guard(record)
-                    await put(record, pending)
+                    waiting = offer(record, pending)
+                    if waiting is not None:
+                        await put(waiting)  # the queue is full: back-pressure reaches this reader
             elif result.reject is None:
-                self.m_skipped.labels(self.cfg.name, result.rule or "no_records").inc()
+                rule = result.rule or "no_records"
+                skipped[rule] = skipped.get(rule, 0) + 1
             tracker.read_offset = end
+        for rule, count in skipped.items():
+            self.m_skipped.labels(self.cfg.name, rule).inc(count)
         if tracker is tailer.tracker:
             tracker.read_offset = max(tracker.read_offset, tailer.offset)
         self.m_lines.inc(len(lines))

@@ -59,6 +59,7 @@ class Rule:
     build: Callable[[Any], dict[str, Any]] | None
     segments: bool
     keys: dict[str, frozenset[Any]]  # necessary conditions: field -> the values the rule can match
+    skip: Result | None = None  # a drop rule's one shared, never-changed outcome: no allocation per line
 
 
 @dataclass(frozen=True)
@@ -176,7 +177,8 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
                 mapping[key] = value
         build = compile_mapping(mapping, ctx, f"{w}.map")
     keys = _necessary(raw["when"]) if "when" in raw else {}
-    return Rule(name, regex, when, drop, derive, build, bool(raw.get("segments", True)), keys)
+    skip = Result(name, [], skipped=True) if drop else None
+    return Rule(name, regex, when, drop, derive, build, bool(raw.get("segments", True)), keys, skip)
 
 
 class RejectsFile:
@@ -295,7 +297,7 @@ class Processor:
 
     def _apply(self, rule: Rule, fields: Any) -> Result:
         if rule.drop:
-            return Result(rule.name, [], skipped=True)
+            return rule.skip  # type: ignore[return-value]
         if rule.derive:
             fields = dict(fields)
             for name, get in rule.derive:

@@ -67,12 +67,22 @@ class RecordQueue:
     def _full(self, size: int) -> bool:
         return self.records > 0 and (self.records >= self.max_records or self.bytes + size > self.max_bytes)
 
+    def offer(self, env: Envelope) -> bool:
+        """Append without waiting if the budget has room now (the common case; no coroutine per record)."""
+        if self._full(len(env.body)):
+            return False
+        self._append(env)
+        return True
+
     async def put(self, env: Envelope) -> None:
         """Append to the record's lane; waits (back-pressure) until the budget has room for it."""
-        size = len(env.body)
-        while self._full(size):
+        while self._full(len(env.body)):
             self._space.clear()
             await self._space.wait()
+        self._append(env)
+
+    def _append(self, env: Envelope) -> None:
+        size = len(env.body)
         self.records += 1
         self.bytes += size
         self.peak_records = max(self.peak_records, self.records)

@@ -215,9 +215,13 @@ class Sender:
         log.info("sender_stopped", unsent=self.queue.records, queue_peak_records=self.queue.peak_records,
                  queue_peak_bytes=self.queue.peak_bytes)
 
-    async def put(self, record: dict[str, Any], pending: Pending | None) -> None:
-        """Queue a record for sending; waits while the queue is full (back-pressure)."""
-        await self.queue.put(Envelope(record, orjson.dumps(record), pending))
+    def offer(self, record: dict[str, Any], pending: Pending | None) -> Envelope | None:
+        """Queue a record if there is room now; else the envelope to `put()` (waiting: back-pressure)."""
+        env = Envelope(record, orjson.dumps(record), pending)
+        return None if self.queue.offer(env) else env
+
+    async def put(self, env: Envelope) -> None:
+        await self.queue.put(env)
 
     async def _work(self, worker: int) -> None:
         queue = self.queue

@@ -45,9 +45,9 @@ class Gate(Capture):
         super().__init__()
         self.open = asyncio.Event()
 
-    async def put(self, record, pending) -> None:
+    async def put(self, item) -> None:
         await self.open.wait()
-        await super().put(record, pending)
+        await super().put(item)
 
 
 @pytest.fixture(autouse=True)
