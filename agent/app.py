@@ -11,7 +11,7 @@ import contextlib
 import signal
 import sys
 import time
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
@@ -21,14 +21,15 @@ from agent.files.checkpoints import CheckpointStore
 from agent.files.server import FileServer
 from agent.formats.source import Processor
 from agent.ops import logs
-from agent.ops.http import OpsServer
 from agent.ops.metrics import AgentMetrics
 from agent.ops.notify import Notifier, watchdog_interval, watchdog_loop
 from agent.secrets import Secret
 from agent.send.deadletter import DeadLetters
 from agent.send.queue import RecordQueue
-from agent.send.sender import Sender
 from agent.status_memory import FinalStatusMemory
+
+if TYPE_CHECKING:  # aiohttp is imported only when sending or serving metrics: a dry run starts faster
+    from agent.send.sender import Sender
 
 log = logs.get("volt_agent")
 READY_CONTACT_WINDOW = 300.0
@@ -213,12 +214,16 @@ class Agent:
             if self.dry_run:
                 self.sink = DryRunSink(self._out)
             else:
+                from agent.send.sender import Sender
+
                 assert self.token is not None
                 self.queue = RecordQueue(cfg.volt.concurrency, cfg.queue_max_records, cfg.queue_max_bytes)
                 self.sender = await stack.enter_async_context(
                     Sender(cfg.volt, self.token, self.queue, DeadLetters(cfg.dead_letter), self.metrics))
                 self.sink = self.sender
             if cfg.metrics_listen and not self.once:
+                from agent.ops.http import OpsServer
+
                 await stack.enter_async_context(OpsServer(cfg.metrics_listen, self.metrics.registry.render,
                                                           self.ready))
             for scfg in cfg.sources:

@@ -36,7 +36,7 @@ COPY_SETTLE = 0.5  # a new file that may be a copy still being written is looked
 COPY_WINDOW = 60.0  # how long a truncated file's old content may still turn up as a copy
 RESCAN_SOON = 0.1
 HOUSEKEEPING_TICK = 1.0
-BUSY_POLL = 0.05  # how soon a reader looks again after reading something
+BUSY_POLL = 0.02  # how soon a reader looks again after reading something
 STOP_GRACE = 1.0  # how long a stopping reader may take to finish the line it is handing over
 
 
