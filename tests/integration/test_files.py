@@ -33,6 +33,15 @@ def store_at(path: Path, max_age: float = 3600) -> CheckpointStore:
     return store
 
 
+async def read_until(cfg, sink: Capture, state: Path, n: int) -> None:
+    """One agent session: read until `n` records were captured, then checkpoint and stop."""
+    async with running(make_server(cfg, sink, store_at(state))) as server:
+        await until(lambda: len(sink.records) == n, what=f"{n} records")
+        await asyncio.sleep(0.2)
+        server.checkpoint()
+        server.store.flush()
+
+
 def append(path: Path, data: bytes) -> None:
     with path.open("ab") as fh:
         fh.write(data)
@@ -357,18 +366,11 @@ def test_glob_matching_rotated_names_reads_each_file_once_across_a_rename_while_
     cfg = source_config(tmp_path, [str(tmp_path / "app.log*")])
     sink = Capture()
 
-    async def session(n: int) -> None:
-        async with running(make_server(cfg, sink, store_at(tmp_path / "state"))) as server:
-            await until(lambda: len(sink.records) == n, what=f"{n} records")
-            await asyncio.sleep(0.3)
-            server.checkpoint()
-            server.store.flush()
-
-    asyncio.run(session(5))
+    asyncio.run(read_until(cfg, sink, tmp_path / "state", 5))
     append(log, lines("a", 2, 5))  # written before the rotation, unread
     os.rename(log, tmp_path / "app.log.1")
     log.write_bytes(lines("b", 3))
-    asyncio.run(session(10))
+    asyncio.run(read_until(cfg, sink, tmp_path / "state", 10))
     assert sink.ids()[:5] == [f"a-{i}" for i in range(5)]
     assert sorted(sink.ids()[5:]) == ["a-5", "a-6", "b-0", "b-1", "b-2"]
     opened = {Path(e["path"]).name: e["start"] for e in events(caplog, "file_opened")}
@@ -455,17 +457,13 @@ def test_inode_reuse_is_recognised_as_a_new_file(tmp_path, caplog, same_banner):
     cfg = source_config(tmp_path, [str(log)])
     sink = Capture()
 
-    async def session(n: int) -> None:
-        async with running(make_server(cfg, sink, store_at(tmp_path / "state"))) as server:
-            await until(lambda: len(sink.records) == n, what=f"{n} records")
-            await asyncio.sleep(0.2)
-            server.checkpoint()
-            server.store.flush()
+    def session(n: int) -> None:
+        asyncio.run(read_until(cfg, sink, tmp_path / "state", n))
 
-    asyncio.run(session(6))
+    session(6)
     if not _reuse_inode(log, banner + lines("new", 9)):
         pytest.skip("this filesystem did not hand the inode out again")
-    asyncio.run(session(15))
+    session(15)
     assert sink.ids()[6:] == [f"new-{i}" for i in range(9)]
     event = "checkpoint_not_trusted" if same_banner else "inode_reused"
     assert len(events(caplog, event)) == 1, event
@@ -499,19 +497,15 @@ def test_stored_offset_is_checked_before_it_is_trusted(tmp_path, caplog, change)
     cfg = source_config(tmp_path, [str(log)])
     sink = Capture()
 
-    async def session(n: int) -> None:
-        async with running(make_server(cfg, sink, store_at(tmp_path / "state"))) as server:
-            await until(lambda: len(sink.records) == n, what=f"{n} records")
-            await asyncio.sleep(0.2)
-            server.checkpoint()
-            server.store.flush()
+    def session(n: int) -> None:
+        asyncio.run(read_until(cfg, sink, tmp_path / "state", n))
 
-    asyncio.run(session(8))
+    session(8)
     rewritten = banner + (lines("v2", 2) if change == "shorter" else lines("v2-longer-lines", 10))
     with log.open("r+b") as fh:  # rewritten in place while the agent was stopped: same inode
         fh.truncate(0)
         fh.write(rewritten)
-    asyncio.run(session(8 + (2 if change == "shorter" else 10)))
+    session(8 + (2 if change == "shorter" else 10))
     [event] = events(caplog, "checkpoint_not_trusted")
     assert ("beyond the file's size" if change == "shorter" else "differ") in event["reason"]
 
