@@ -1,6 +1,6 @@
 """Deterministic test data for the benchmarks: Volt JSON lines, Kannel access-log lines, Twilio callbacks.
 
-The shapes follow the captures in /work/shared/samples (Kannel 1.4.5 default access-log format, Twilio
+The shapes follow the captures in ../shared/samples (Kannel 1.4.5 default access-log format, Twilio
 status-callback and inbound webhooks), with the same mix of event kinds, so the parse + map figures are
 for realistic lines, not for one line repeated. Files are written once under bench/out and reused:
 the name carries the line count and GENERATOR_VERSION, and a file appears only when complete.
