@@ -40,6 +40,9 @@ class Context:
     timezone: tzinfo
     receipt_timezone: tzinfo
     default_country: str | None
+    # Set for a regex rule without `derive`: the fields are then the re.Match itself (these are its group
+    # names), read with m["name"] only where needed, instead of building a dict of every group per line.
+    groups: frozenset[str] | None = None
 
     def error(self, where: str, expected: str) -> ConfigError:
         return ConfigError(self.file, where, expected)
@@ -140,33 +143,6 @@ def compile_path(path: str) -> Getter:
     return get
 
 
-def _template(text: str, ctx: Context, where: str) -> Getter:
-    pieces: list[str | Getter] = []
-    try:
-        parsed = list(string.Formatter().parse(text))
-    except ValueError as exc:
-        raise ctx.error(where, f"a template like 'kannel-{{smsc}}-{{fid}}': {exc}") from None
-    for literal, name, _spec, _conv in parsed:
-        if literal:
-            pieces.append(literal)
-        if name:
-            pieces.append(compile_path(name))
-
-    def get(f: Any) -> str | None:
-        out = []
-        for piece in pieces:
-            if isinstance(piece, str):
-                out.append(piece)
-                continue
-            value = _to_str(piece(f))  # a list or object in an id would be its Python repr: unknown instead
-            if not value:
-                return None
-            out.append(value)
-        return "".join(out)
-
-    return get
-
-
 def _zone(spec: Any, ctx: Context, where: str) -> tzinfo:
     if spec in (None, "source"):
         return ctx.timezone
@@ -223,7 +199,13 @@ class _Codegen:
     def path(self, path: str) -> str:
         """Inline lookups: `f.get('a')`, then for each further part a guarded step into a dict or list."""
         parts = _path_parts(path)
-        expr = f"f.get({parts[0]!r})" if isinstance(parts[0], str) else "None"
+        first = parts[0]
+        if not isinstance(first, str):
+            expr = "None"
+        elif self.ctx.groups is None:
+            expr = f"f.get({first!r})"
+        else:  # a group the regex does not have (a preset shared by layouts) is simply unknown
+            expr = f"f[{first!r}]" if first in self.ctx.groups else "None"
         for part in parts[1:]:
             t = self.temp()
             if isinstance(part, int):
@@ -231,6 +213,25 @@ class _Codegen:
             else:
                 expr = f"({t}.get({part!r}) if ({t} := {expr}).__class__ is dict else None)"
         return expr
+
+    def template(self, text: str, where: str) -> str:
+        """"kannel-{smsc}-{fid}": the pieces joined, or None when any field in it is unknown. A list or
+        object is unknown too (its Python repr in an id would be wrong)."""
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise self.ctx.error(where, f"a template like 'kannel-{{smsc}}-{{fid}}': {exc}") from None
+        pieces: list[str] = []
+        checks: list[str] = []
+        for literal, name, _spec, _conv in parsed:
+            if literal:
+                pieces.append(self.bind("c", literal))
+            if name:
+                t = self.temp()
+                checks.append(f"({t} := _to_str({self.path(name)}))")
+                pieces.append(t)
+        joined = f"''.join(({', '.join(pieces)},))"
+        return f"({joined} if {' and '.join(checks)} else None)" if checks else joined
 
     def condition(self, spec: Any, where: str) -> str:
         """A `when:` as one boolean expression: {field: path, equals|in|exists|prefix|matches}; a list = all."""
@@ -291,7 +292,7 @@ class _Codegen:
         elif kind == "const":
             base = self.bind("c", spec["const"])
         elif kind == "template":
-            base = f"{self.bind('g', _template(str(spec['template']), ctx, f'{where}.template'))}(f)"
+            base = self.template(str(spec["template"]), f"{where}.template")
         elif kind == "first":
             options = spec["first"]
             if not isinstance(options, list) or not options:

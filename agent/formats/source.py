@@ -10,6 +10,7 @@ A rule with `drop: true` skips lines that are not message events (counted, never
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -96,6 +97,12 @@ def _necessary(spec: Any) -> dict[str, frozenset[Any]]:
     return keys
 
 
+def _group_getter(regex: re.Pattern[str], name: str) -> Callable[[re.Match[str]], Any]:
+    if name in regex.groupindex:
+        return lambda m: m[name]
+    return lambda m: None
+
+
 def _group(rules: tuple[Rule, ...]) -> list[_Group]:
     groups: list[list[Rule]] = []
     for rule in rules:
@@ -113,7 +120,9 @@ def _group(rules: tuple[Rule, ...]) -> list[_Group]:
         values = {v for r in members for v in r.keys.get(field, ())}
         index = {v: tuple(r for r in members if field not in r.keys or v in r.keys[field]) for v in values}
         others = tuple(r for r in members if field not in r.keys)
-        out.append(_Group(members[0].regex, tuple(members), compile_path(field), index, others))
+        regex = members[0].regex
+        key = compile_path(field) if regex is None else _group_getter(regex, field)
+        out.append(_Group(regex, tuple(members), key, index, others))
     return out
 
 
@@ -158,9 +167,14 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
         regex = _regex(str(raw["match"]), ctx, f"{w}.match")
     elif "match" in raw:
         raise ctx.error(f"{w}.match", "only on regex parsers; JSON rules select events with `when:`")
-    when = compile_condition(raw["when"], ctx, f"{w}.when") if "when" in raw else None
-    drop = bool(raw.get("drop", False))
     derive_spec = raw.get("derive") or {}
+    if regex is not None:  # conditions read the match itself; so does the mapping of a rule without derive
+        match_ctx = dataclasses.replace(ctx, groups=frozenset(regex.groupindex))
+        ctx_map = ctx if derive_spec else match_ctx
+    else:
+        match_ctx = ctx_map = ctx
+    when = compile_condition(raw["when"], match_ctx, f"{w}.when") if "when" in raw else None
+    drop = bool(raw.get("drop", False))
     if not isinstance(derive_spec, Mapping):
         raise ctx.error(f"{w}.derive", "a mapping of new field name -> value spec")
     derive = tuple((k, compile_value(v, ctx, f"{w}.derive.{k}")) for k, v in derive_spec.items())
@@ -175,7 +189,7 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
                 mapping.pop(key, None)
             else:
                 mapping[key] = value
-        build = compile_mapping(mapping, ctx, f"{w}.map")
+        build = compile_mapping(mapping, ctx_map, f"{w}.map")
     keys = _necessary(raw["when"]) if "when" in raw else {}
     skip = Result(name, [], skipped=True) if drop else None
     return Rule(name, regex, when, drop, derive, build, bool(raw.get("segments", True)), keys, skip)
@@ -252,10 +266,9 @@ class Processor:
                 m = group.regex.search(line)  # type: ignore[union-attr]
                 if m is None:
                     continue
-                fields = m.groupdict()
-                for rule in group.candidates(fields):
-                    if rule.when is None or rule.when(fields):
-                        return self._apply(rule, fields)
+                for rule in group.candidates(m):
+                    if rule.when is None or rule.when(m):
+                        return self._apply(rule, m)
             return Result(None, [], "no rule matched")
         try:
             obj = orjson.loads(line)
@@ -299,7 +312,7 @@ class Processor:
         if rule.drop:
             return rule.skip  # type: ignore[return-value]
         if rule.derive:
-            fields = dict(fields)
+            fields = fields.groupdict() if isinstance(fields, re.Match) else dict(fields)
             for name, get in rule.derive:
                 fields[name] = get(fields)
         record = rule.build(fields)  # type: ignore[misc]
