@@ -1,5 +1,8 @@
 """Compiles a mapping spec (Volt field -> where its value comes from) into Python functions, once per source.
 
+The fields are a dict (a JSON object, or a regex match with derived fields) or, for a regex rule without
+`derive`, the re.Match itself: the generated code reads only the groups it needs.
+
 A value spec is one of:
   "$path"                       a parsed field (dotted path, `[n]` for list items: data.payload.to[0].status)
   "text"                        a constant (anything not starting with "$"; "$$x" is the constant "$x")
@@ -124,7 +127,7 @@ def compile_path(path: str) -> Getter:
     parts = _path_parts(path)
     if len(parts) == 1 and isinstance(parts[0], str):
         key = parts[0]
-        return lambda f: f.get(key)  # top-level fields are always a dict (groupdict or a JSON object)
+        return lambda f: f.get(key)  # top-level fields here are a dict (a JSON object or derived fields)
 
     def get(f: Any) -> Any:
         for part in parts:
