@@ -40,12 +40,10 @@ class DryRunSink:
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
-        self.count = 0
         self._lines: list[bytes] = []  # joined into one write: a write per record costs more than the record
 
     def offer(self, record: dict[str, Any], pending: Pending | None) -> None:
         self._lines.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
-        self.count += 1
         if pending is not None:
             pending.ack()
         if len(self._lines) >= 512:
@@ -131,7 +129,7 @@ class Agent:
     def status_line(self) -> str:
         m = self.metrics
         q = self.queue
-        return (f"lines={int(sum(c.value for c in m.lines_read._children.values()))} "
+        return (f"lines={int(m.lines_read.total())} "
                 f"sent={int(m.records_sent.value())} queued={q.records if q else 0} "
                 f"dead={int(m.records_dead_lettered.value())} files={self._files_open()}")
 
@@ -151,9 +149,9 @@ class Agent:
 
     def _register_gauges(self) -> None:
         reg = self.metrics.registry
-        self.metrics.queue_records._collect = lambda: [((), self.queue.records if self.queue else 0)]
-        self.metrics.queue_bytes._collect = lambda: [((), self.queue.bytes if self.queue else 0)]
-        self.metrics.files_open._collect = lambda: [((), self._files_open())]
+        self.metrics.queue_records.collect_from(lambda: [((), self.queue.records if self.queue else 0)])
+        self.metrics.queue_bytes.collect_from(lambda: [((), self.queue.bytes if self.queue else 0)])
+        self.metrics.files_open.collect_from(lambda: [((), self._files_open())])
         reg.gauge("volt_agent_file_bytes_behind", "Bytes of a followed file not yet acknowledged.",
                   ["source", "path"],
                   collect=lambda: [((name, path), behind) for name, (s, _, _) in self.servers.items()

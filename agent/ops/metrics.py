@@ -70,6 +70,10 @@ class _Metric:
     def set(self, value: float) -> None:
         self.labels().set(value)
 
+    def total(self) -> float:
+        """The sum over every label set (the agent's status line)."""
+        return sum(child.value for child in self._children.values())
+
     def value(self, *values: str) -> float:
         child = self._children.get(values)
         return child.value if child is not None else 0.0
@@ -99,6 +103,10 @@ class Gauge(_Metric):
         collect: Callable[[], Iterable[tuple[tuple[str, ...], float]]] | None = None,
     ) -> None:
         super().__init__(name, help_text, labels)
+        self._collect = collect
+
+    def collect_from(self, collect: Callable[[], Iterable[tuple[tuple[str, ...], float]]]) -> None:
+        """Read the value when scraped, from the object that owns it (the queue, the file servers)."""
         self._collect = collect
 
     def samples(self) -> Iterable[str]:
