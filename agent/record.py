@@ -48,8 +48,9 @@ class InvalidRecord(ValueError):
     """A record that does not fit Volt's contract; the message names the field and the problem."""
 
 
-_STRING, _INT, _DATE = 0, 1, 2
+_STRING, _INT, _DATE, _PROVIDER = 0, 1, 2, 3
 _KIND = {name: (_DATE if name in DATE_FIELDS else _STRING) for name in STRING_FIELDS} | {n: _INT for n in INT_FIELDS}
+_KIND["provider"] = _PROVIDER
 _GOOD_DATES: dict[str, None] = {}  # date strings already checked; log times repeat every line within a second
 
 
@@ -78,6 +79,31 @@ def _date_problem(key: str, value: str, require_offset: bool) -> str | None:
     return None
 
 
+def field_problem(key: str, value: Any, *, require_offset: bool = True) -> str | None:
+    """Say what is wrong with one field of a record, or None when it fits the contract.
+
+    Compiled mappings call this only for values whose type they cannot know in advance (JSON input).
+    """
+    kind = _KIND.get(key)
+    if kind is None:
+        return f"unknown field {key!r}"
+    if kind == _INT:
+        if type(value) is not int or value < 1:
+            return f"field {key!r} must be a positive integer, got {value!r}"
+        return None
+    if value is None:
+        return f"field {key!r} is null (leave unknown fields out)"
+    if value == "":
+        return f"field {key!r} is empty (leave unknown fields out)"
+    if not isinstance(value, str):
+        return f"field {key!r} must be a string, got {type(value).__name__}"
+    if kind == _DATE:
+        return _date_problem(key, value, require_offset)
+    if kind == _PROVIDER and value not in KNOWN_PROVIDERS:
+        return f"provider {value!r} is not one Volt knows (lower case, one of: {', '.join(sorted(KNOWN_PROVIDERS))})"
+    return None
+
+
 def problem(record: Any, *, require_offset: bool = True) -> str | None:
     """Say what is wrong with `record` against the contract, or None when it fits.
 
@@ -89,26 +115,11 @@ def problem(record: Any, *, require_offset: bool = True) -> str | None:
         return f"missing required field {'id' if 'id' not in record else 'provider'!r}"
     kinds = _KIND
     for key, value in record.items():
-        kind = kinds.get(key)
-        if kind is None:
-            return f"unknown field {key!r}"
-        if kind == _INT:
-            if type(value) is not int or value < 1:
-                return f"field {key!r} must be a positive integer, got {value!r}"
-        elif type(value) is not str or not value:
-            if value is None:
-                return f"field {key!r} is null (leave unknown fields out)"
-            if value == "":
-                return f"field {key!r} is empty (leave unknown fields out)"
-            if not isinstance(value, str):
-                return f"field {key!r} must be a string, got {type(value).__name__}"
-        elif kind == _DATE:
-            reason = _date_problem(key, value, require_offset)
-            if reason is not None:
-                return reason
-    provider = record["provider"]
-    if provider not in KNOWN_PROVIDERS:
-        return f"provider {provider!r} is not one Volt knows (lower case, one of: {', '.join(sorted(KNOWN_PROVIDERS))})"
+        if kinds.get(key) == _STRING and type(value) is str and value:
+            continue  # the common case, without a call
+        reason = field_problem(key, value, require_offset=require_offset)
+        if reason is not None:
+            return reason
     return None
 
 

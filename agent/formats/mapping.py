@@ -10,29 +10,75 @@ A value spec is one of:
   {first: [spec, ...]}          the first spec that yields a value
 followed by optional modifiers, applied in this order:
   str | int: true, strip, lower, upper, omit: [values meaning "unknown"], map: {from: to} with
-  default: (a spec; without it an unmapped value is kept as it is, with `default: null` it is dropped),
+  default: (a constant; without it an unmapped value is kept as it is, with `default: null` it is dropped),
   time: strptime format | iso | epoch | epoch_ms | smpp, tz: source | receipt | Zone/Name,
   phone: true (E.164 with the source's default_country), prefix: "x".
 Every getter returns None for "unknown", so the record builder leaves the field out (invariant 2).
+
+The compiler also knows what type each expression yields (a regex group is text, a `time:` value is an ISO
+date with an offset, kannel_segments a positive count, a JSON field anything). A built record is checked
+against the contract only where a value's type is not known in advance, and constants are checked once,
+when the config is loaded: a mapping that can only produce valid records pays nothing per line for it.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from agent.config import ConfigError
 from agent.formats import transforms as tf
+from agent.record import ALL_FIELDS, DATE_FIELDS, INT_FIELDS, InvalidRecord, field_problem, problem
 
 Getter = Callable[[Any], Any]
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 _PLAIN_KEY = re.compile(r"[^.\[\]]+")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+# What an expression is known to yield besides None and "" (which the record builder leaves out):
+ANY = "any"  # anything (JSON input): checked against the contract per record
+TEXT = "text"  # a str
+DATE = "date"  # an ISO 8601 date-time string with its UTC offset (what TimeParser returns)
+COUNT = "count"  # an int >= 1
+TEXT_MAP = "text_map"  # a dict of str -> str (a parsed receipt): its fields are TEXT
+NONE = "none"  # always None
+
+
+def _join(a: str, b: str) -> str:
+    """The kind of a value that is either of two kinds (`first`, `map` with a default)."""
+    if a == b or b == NONE:
+        return a
+    if a == NONE:
+        return b
+    return TEXT if {a, b} == {TEXT, DATE} else ANY
+
+
+def _kind_of(value: Any) -> str:
+    """The kind of a constant."""
+    if value is None:
+        return NONE
+    if isinstance(value, str):
+        return TEXT
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return COUNT
+    return ANY
+
+
+class Expr(NamedTuple):
+    """Generated Python code over `f`, and the kind of value it yields."""
+
+    code: str
+    kind: str
+
+
+_UNKNOWN = Expr("None", NONE)
 
 
 @dataclass(frozen=True)
@@ -61,10 +107,13 @@ def _stable_id(prefix: Any, *parts: Any) -> str:
 
 def _split(value: Any, sep: Any, index: Any, maxsplit: Any = -1) -> Any:
     """Piece `index` of `value` split on `sep`; `maxsplit` keeps a last piece whole ("NACK/0x0b/a/b", "/", 2, 2)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or sep is None or sep == "":
         return None
-    pieces = value.split(str(sep), int(maxsplit))
-    i = int(index)
+    try:
+        pieces = value.split(str(sep), int(maxsplit))
+        i = int(index)
+    except (TypeError, ValueError):  # a separator or index read from the line that is not one
+        return None
     return pieces[i] if -len(pieces) <= i < len(pieces) else None
 
 
@@ -95,12 +144,19 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "segments": lambda text: tf.segment_count(text) if isinstance(text, str) else None,
     "py_literal": lambda v: tf.py_literal(v) if isinstance(v, str) else v,
     "jasmin_text": lambda v: (
-        (tf.jasmin_text(tf.py_literal(v) if isinstance(v, str) else v) or None) if v else None
+        (tf.jasmin_text(tf.py_literal(v) if isinstance(v, str) else v) or None) if isinstance(v, str | bytes) and v
+        else None
     ),
     "jasmin_msgid": lambda v: tf.jasmin_msgid(v) if isinstance(v, str) and v else None,
     "esme_status": lambda v: tf.esme_status(v) if isinstance(v, str) and v else None,
     "smpp_state": lambda v: tf.smpp_state_name(v) if isinstance(v, str) else None,  # DELIVRD, Delivered, 2
     "hex_to_int": lambda v: str(int(v, 16)) if isinstance(v, str) and _HEX.fullmatch(v) else None,
+}
+# What each function returns (besides None); a function not named here may return anything.
+RESULT_KINDS: dict[str, str] = {
+    "receipt": TEXT_MAP, "stable_id": TEXT, "split": TEXT, "kannel_text": TEXT, "kannel_segments": COUNT,
+    "segments": COUNT, "jasmin_text": TEXT, "jasmin_msgid": TEXT, "esme_status": TEXT, "smpp_state": TEXT,
+    "hex_to_int": TEXT,
 }
 
 
@@ -172,6 +228,8 @@ MODIFIERS = (
     "prefix",
 )
 SOURCES = ("field", "const", "template", "fn", "args", "first")
+_FLAGS = ("str", "int", "strip", "lower", "upper", "phone")  # modifiers that are true/false
+_KNOWN = (TEXT, DATE, COUNT)  # kinds whose only false values are None and "": `if v:` is the whole test
 
 
 class _Codegen:
@@ -180,13 +238,16 @@ class _Codegen:
     A mapping becomes one function whose body computes each field inline: no closure call per field or
     per modifier on the hot path, only the real work (a dict lookup, a transform). Values the generated
     code needs (constants, transforms, lookup tables) are passed in its namespace, never written as text.
+    Derived fields (a rule's `derive:`) are local variables of that function, computed once per line.
     """
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.ns: dict[str, Any] = {
             "_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164, "_e164_str": tf.e164_str, "member": member,
+            "_Invalid": InvalidRecord, "_field_problem": field_problem, "_problem": problem,
         }
+        self.derived: dict[str, Expr] = {}  # derived field name -> its local variable and kind
         self._n = 0
 
     def bind(self, prefix: str, value: Any) -> str:
@@ -199,25 +260,31 @@ class _Codegen:
         self._n += 1
         return f"_t{self._n}"
 
-    def path(self, path: str) -> str:
+    def path(self, path: str) -> Expr:
         """Inline lookups: `f.get('a')`, then for each further part a guarded step into a dict or list."""
         parts = _path_parts(path)
         first = parts[0]
+        kind = ANY
         if not isinstance(first, str):
-            expr = "None"
+            return _UNKNOWN
+        if first in self.derived:
+            expr, kind = self.derived[first]
         elif self.ctx.groups is None:
             expr = f"f.get({first!r})"
+        elif first in self.ctx.groups:
+            expr, kind = f"f[{first!r}]", TEXT  # a regex group: text or None
         else:  # a group the regex does not have (a preset shared by layouts) is simply unknown
-            expr = f"f[{first!r}]" if first in self.ctx.groups else "None"
+            return _UNKNOWN
         for part in parts[1:]:
             t = self.temp()
             if isinstance(part, int):
                 expr = f"({t}[{part}] if ({t} := {expr}).__class__ is list and len({t}) > {part} else None)"
             else:
                 expr = f"({t}.get({part!r}) if ({t} := {expr}).__class__ is dict else None)"
-        return expr
+            kind = TEXT if kind == TEXT_MAP and isinstance(part, str) else ANY
+        return Expr(expr, kind)
 
-    def template(self, text: str, where: str) -> str:
+    def template(self, text: str, where: str) -> Expr:
         """"kannel-{smsc}-{fid}": the pieces joined, or None when any field in it is unknown. A list or
         object is unknown too (its Python repr in an id would be wrong)."""
         try:
@@ -230,11 +297,14 @@ class _Codegen:
             if literal:
                 pieces.append(self.bind("c", literal))
             if name:
+                field = self.path(name)
+                if field.kind == NONE:
+                    return _UNKNOWN
                 t = self.temp()
-                checks.append(f"({t} := _to_str({self.path(name)}))")
+                checks.append(f"({t} := {field.code if field.kind == TEXT else f'_to_str({field.code})'})")
                 pieces.append(t)
         joined = f"''.join(({', '.join(pieces)},))"
-        return f"({joined} if {' and '.join(checks)} else None)" if checks else joined
+        return Expr(f"({joined} if {' and '.join(checks)} else None)" if checks else joined, TEXT)
 
     def condition(self, spec: Any, where: str) -> str:
         """A `when:` as one boolean expression: {field: path, equals|in|exists|prefix|matches}; a list = all."""
@@ -245,7 +315,7 @@ class _Codegen:
             w = f"{where}[{i}]" if isinstance(spec, list) else where
             if not isinstance(c, Mapping) or "field" not in c:
                 raise ctx.error(w, "a condition {field: path, equals|in|exists|prefix|matches: value}")
-            value = self.path(str(c["field"]))
+            value = self.path(str(c["field"])).code
             t = self.temp()
             if "equals" in c:
                 checks.append(f"{value} == {self.bind('c', c['equals'])}")
@@ -271,16 +341,16 @@ class _Codegen:
                 raise ctx.error(w, "one of equals, in, exists, prefix, matches")
         return " and ".join(f"({c})" for c in checks)
 
-    def value(self, spec: Any, where: str) -> str:
+    def value(self, spec: Any, where: str) -> Expr:
         ctx = self.ctx
         if isinstance(spec, str):
             if spec.startswith("$$"):
-                return self.bind("c", spec[1:])
+                return self.constant(spec[1:])
             if spec.startswith("$"):
                 return self.path(spec[1:])
-            return self.bind("c", spec)
+            return self.constant(spec)
         if isinstance(spec, bool | int | float):
-            return self.bind("c", spec)
+            return self.constant(spec)
         if not isinstance(spec, Mapping):
             raise ctx.error(where, f"a value spec: '$field', a constant, or a mapping; got {spec!r}")
         unknown = [k for k in spec if k not in MODIFIERS and k not in SOURCES]
@@ -293,18 +363,24 @@ class _Codegen:
         if kind == "field":
             base = self.path(str(spec["field"]))
         elif kind == "const":
-            base = self.bind("c", spec["const"])
+            base = self.constant(spec["const"])
         elif kind == "template":
             base = self.template(str(spec["template"]), f"{where}.template")
         elif kind == "first":
             options = spec["first"]
             if not isinstance(options, list) or not options:
                 raise ctx.error(f"{where}.first", "a non-empty list of value specs")
-            base = "None"
+            base = _UNKNOWN
             for i in reversed(range(len(options))):
                 option = self.value(options[i], f"{where}.first[{i}]")
-                t = self.temp()
-                base = f"({t} if ({t} := {option}) is not None and {t} != '' else {base})"
+                if option.kind == NONE:
+                    continue
+                if option.kind in _KNOWN:
+                    code = f"({option.code} or {base.code})"
+                else:
+                    t = self.temp()
+                    code = f"({t} if ({t} := {option.code}) is not None and {t} != '' else {base.code})"
+                base = Expr(code, _join(option.kind, base.kind))
         else:
             name = spec["fn"]
             func = FUNCTIONS.get(name)
@@ -313,53 +389,87 @@ class _Codegen:
             raw_args = spec.get("args", [])
             if not isinstance(raw_args, list):
                 raise ctx.error(f"{where}.args", "a list of value specs")
-            args = [self.value(a, f"{where}.args[{i}]") for i, a in enumerate(raw_args)]
-            base = f"{self.bind('f', func)}({', '.join(args)})"
-        for step in self.steps(spec, where):
+            try:
+                inspect.signature(func).bind(*raw_args)
+            except TypeError:
+                params = ", ".join(inspect.signature(func).parameters)
+                raise ctx.error(f"{where}.args", f"the arguments of {name}: [{params}]") from None
+            args = [self.value(a, f"{where}.args[{i}]").code for i, a in enumerate(raw_args)]
+            base = Expr(f"{self.bind('f', func)}({', '.join(args)})", RESULT_KINDS.get(name, ANY))
+        return base if base.kind == NONE else self.modifiers(base, spec, where)
+
+    def constant(self, value: Any) -> Expr:
+        return _UNKNOWN if value is None else Expr(self.bind("c", value), _kind_of(value))
+
+    def modifiers(self, base: Expr, spec: Mapping[str, Any], where: str) -> Expr:
+        """Apply the spec's modifiers in order; each sees a known value (not None, not "")."""
+        ctx = self.ctx
+        for step in MODIFIERS:
+            if step not in spec or step in ("default", "tz") or (step in _FLAGS and not spec[step]):
+                continue
             t = self.temp()
-            base = f"(None if ({t} := {base}) is None or {t} == '' else {step(t)})"
+            text = base.kind in (TEXT, DATE)  # known to be a str here
+            if step == "str":
+                code, kind = (t, base.kind) if text else (f"_to_str({t})", TEXT)
+            elif step == "int":
+                code, kind = f"_to_int({t})", ANY  # 0 and negative numbers are ints too
+            elif step in ("strip", "lower", "upper"):
+                code = f"{t}.{step}()" if text else f"({t}.{step}() if isinstance({t}, str) else {t})"
+                kind = TEXT if text else ANY
+            elif step == "omit":
+                omit = spec["omit"] if isinstance(spec["omit"], list) else [spec["omit"]]
+                o = self.bind("o", frozenset(str(x) for x in omit))
+                key = t if text else f"({t} if {t}.__class__ is str else str({t}))"
+                code, kind = f"(None if {key} in {o} else {t})", base.kind
+            elif step == "map":
+                table = spec["map"]
+                if not isinstance(table, Mapping):
+                    raise ctx.error(f"{where}.map", "a mapping of source value -> record value")
+                m = self.bind("m", {str(k): v for k, v in table.items()})
+                default = self.constant(spec["default"]) if "default" in spec else Expr(t, base.kind)
+                key = t if text else f"({t} if {t}.__class__ is str else str({t}))"
+                kind = default.kind
+                for v in table.values():
+                    kind = _join(kind, _kind_of(v))
+                code = f"{m}.get({key}, {default.code})"
+            elif step == "time":
+                p = self.bind("time", _time_parser(str(spec["time"]), _zone(spec.get("tz"), ctx, f"{where}.tz")))
+                code, kind = f"{p}({t})", DATE
+            elif step == "phone":
+                # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
+                # a str goes straight to its cached core, the common case on every line
+                c = self.bind("c", ctx.default_country)
+                code = f"_e164_str({t}, {c})" if text else (
+                    f"(_e164_str({t}, {c}) if {t}.__class__ is str else _e164({t}, {c}))")
+                kind = TEXT
+            else:  # prefix
+                code, kind = f"({self.bind('c', str(spec['prefix']))} + str({t}))", TEXT
+            guard = f"({t} := {base.code})" if base.kind in _KNOWN else (
+                f"({t} := {base.code}) is not None and {t} != ''")
+            base = Expr(f"({code} if {guard} else None)", kind)
         return base
 
-    def steps(self, spec: Mapping[str, Any], where: str) -> list[Callable[[str], str]]:
-        """Each modifier as a function from a variable name to the expression applying it."""
-        ctx = self.ctx
-        steps: list[Callable[[str], str]] = []
-        if spec.get("str"):
-            steps.append(lambda v: f"_to_str({v})")
-        if spec.get("int"):
-            steps.append(lambda v: f"_to_int({v})")
-        for case in ("strip", "lower", "upper"):
-            if spec.get(case):
-                steps.append(lambda v, c=case: f"({v}.{c}() if isinstance({v}, str) else {v})")
-        if "omit" in spec:
-            omit = spec["omit"] if isinstance(spec["omit"], list) else [spec["omit"]]
-            o = self.bind("o", frozenset(str(x) for x in omit))
-            steps.append(lambda v: f"(None if ({v} if {v}.__class__ is str else str({v})) in {o} else {v})")
-        if "map" in spec:
-            table = spec["map"]
-            if not isinstance(table, Mapping):
-                raise ctx.error(f"{where}.map", "a mapping of source value -> record value")
-            m = self.bind("m", {str(k): v for k, v in table.items()})
-            d = self.bind("c", spec["default"]) if "default" in spec else None
-            steps.append(lambda v: f"{m}.get({v} if {v}.__class__ is str else str({v}), {d or v})")
-        if "time" in spec:
-            parser = tf.TimeParser(str(spec["time"]), _zone(spec.get("tz"), ctx, f"{where}.tz"))
-            p = self.bind("time", parser)
-            steps.append(lambda v: f"{p}({v})")
-        if spec.get("phone"):
-            # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
-            # a str goes straight to its cached core, the common case on every line
-            country = self.bind("c", ctx.default_country)
-            steps.append(lambda v: f"(_e164_str({v}, {country}) if {v}.__class__ is str else _e164({v}, {country}))")
-        if "prefix" in spec:
-            pre = self.bind("c", str(spec["prefix"]))
-            steps.append(lambda v: f"({pre} + str({v}))")
-        return steps
+    def derive(self, spec: Mapping[str, Any], where: str) -> list[str]:
+        """Statements computing each derived field once, in order (a later one may use an earlier one)."""
+        lines = []
+        for name, value_spec in spec.items():
+            expr = self.value(value_spec, f"{where}.{name}")
+            local = f"_d{self._n}"
+            self._n += 1
+            lines.append(f"    {local} = {expr.code}")
+            self.derived[str(name)] = Expr(local, expr.kind)
+        return lines
 
     def function(self, source: str, name: str) -> Callable[..., Any]:
         code = compile(source, f"<mapping {name}>", "exec")
         exec(code, self.ns)
         return self.ns[name]
+
+
+@lru_cache(maxsize=256)
+def _time_parser(fmt: str, tz: tzinfo) -> tf.TimeParser:
+    """One parser (and so one cache) per format and zone: the same log time read for two fields parses once."""
+    return tf.TimeParser(fmt, tz)
 
 
 def _to_int(v: Any) -> int | None:
@@ -375,18 +485,30 @@ def compile_value(spec: Any, ctx: Context, where: str) -> Getter:
     """Turn one value spec into a getter `fields -> value | None`."""
     gen = _Codegen(ctx)
     expr = gen.value(spec, where)
-    return gen.function(f"def get(f):\n    return {expr}\n", "get")
+    return gen.function(f"def get(f):\n    return {expr.code}\n", "get")
 
 
-def compile_mapping(spec: Any, ctx: Context, where: str) -> Callable[[Any], dict[str, Any]]:
-    """A builder `fields -> record` that leaves out every field whose value is unknown."""
+# The kind a record field needs for the contract to hold without a check per record.
+_NEEDS = {name: DATE for name in DATE_FIELDS} | {name: COUNT for name in INT_FIELDS}
+
+
+def _check(name: str, expr: Expr) -> str | None:
+    """The statement checking one field against the contract, or None when its kind already guarantees it."""
+    needed = _NEEDS.get(name, TEXT)
+    if name == "provider" or (expr.kind != needed and not (needed == TEXT and expr.kind == DATE)):
+        return f"if (w := _field_problem({name!r}, v)) is not None: raise _Invalid(w)"
+    return None
+
+
+def compile_mapping(spec: Any, ctx: Context, where: str,
+                    derive: Mapping[str, Any] | None = None) -> Callable[[Any], dict[str, Any]]:
+    """A builder `fields -> record` that leaves out every field whose value is unknown and raises InvalidRecord
+    for a record outside Volt's contract (checked only where the mapping cannot guarantee it)."""
     if not isinstance(spec, Mapping) or not spec:
         raise ctx.error(where, "a mapping of Volt field -> value spec")
-    from agent.record import ALL_FIELDS
-
     gen = _Codegen(ctx)
+    lines = ["def build(f):", *gen.derive(derive or {}, f"{where}.derive"), "    r = _consts.copy()"]
     consts: dict[str, Any] = {}
-    lines = ["def build(f):", "    r = _consts.copy()"]
     for name, value_spec in spec.items():
         if name not in ALL_FIELDS:
             raise ctx.error(f"{where}.{name}", f"a Volt record field: {', '.join(sorted(ALL_FIELDS))}")
@@ -396,10 +518,22 @@ def compile_mapping(spec: Any, ctx: Context, where: str) -> Callable[[Any], dict
         is_constant, constant = _constant(value_spec)
         if is_constant:
             if constant is not None and constant != "":
+                reason = field_problem(name, constant)
+                if reason is not None:
+                    raise ctx.error(f"{where}.{name}", f"a value Volt accepts: {reason}")
                 consts[name] = constant  # set once per record by copying, not computed per line
             continue
-        lines.append(f"    v = {expr}")
-        lines.append(f"    if v is not None and v != '': r[{name!r}] = v")
+        if expr.kind == NONE:
+            continue
+        check = _check(name, expr)
+        lines.append(f"    v = {expr.code}")
+        lines.append("    if v:" if expr.kind in _KNOWN else "    if v is not None and v != '':")
+        if check:
+            lines.append(f"        {check}")
+        lines.append(f"        r[{name!r}] = v")
+    missing = [key for key in ("id", "provider") if key not in consts]
+    if missing:
+        lines.append(f"    if {' or '.join(f'{k!r} not in r' for k in missing)}: raise _Invalid(_problem(r))")
     lines.append("    return r")
     gen.ns["_consts"] = consts
     return gen.function("\n".join(lines) + "\n", "build")

@@ -23,8 +23,8 @@ import yaml
 
 from agent.config import ConfigError, SourceConfig
 from agent.formats import transforms as tf
-from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, compile_value, member
-from agent.record import clean, problem
+from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, member
+from agent.record import InvalidRecord, clean, field_problem, problem
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
@@ -56,8 +56,7 @@ class Rule:
     regex: re.Pattern[str] | None
     when: Callable[[Any], bool] | None
     drop: bool
-    derive: tuple[tuple[str, Callable[[Any], Any]], ...]
-    build: Callable[[Any], dict[str, Any]] | None
+    build: Callable[[Any], dict[str, Any]] | None  # raises InvalidRecord for a record outside the contract
     segments: bool
     keys: dict[str, frozenset[Any]]  # necessary conditions: field -> the values the rule can match
     skip: Result | None = None  # a drop rule's one shared, never-changed outcome: no allocation per line
@@ -150,8 +149,23 @@ def _regex(pattern: str, ctx: Context, where: str) -> re.Pattern[str]:
         raise ctx.error(where, f"a valid regular expression: {exc}") from None
 
 
-def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any], ctx: Context,
-                  where: str) -> Rule:
+def _passthrough(provider: str | None) -> Callable[[Any], dict[str, Any]]:
+    """`map: $`: lines already in Volt's shape are the record itself, minus unknown values, checked whole."""
+
+    def build(obj: dict[str, Any]) -> dict[str, Any]:
+        record = clean(obj)
+        if provider and "provider" not in record:
+            record["provider"] = provider
+        reason = problem(record)
+        if reason is not None:
+            raise InvalidRecord(reason)
+        return record
+
+    return build
+
+
+def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any], provider: str | None,
+                  ctx: Context, where: str) -> Rule:
     w = f"{where}[{index}]"
     if not isinstance(raw, Mapping):
         raise ctx.error(w, "a rule mapping with match/when and map (or drop: true)")
@@ -165,23 +179,17 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
         if "match" not in raw:
             raise ctx.error(f"{w}.match", "a regular expression with named groups (required for regex rules)")
         regex = _regex(str(raw["match"]), ctx, f"{w}.match")
+        ctx = dataclasses.replace(ctx, groups=frozenset(regex.groupindex))  # the fields are the re.Match
     elif "match" in raw:
         raise ctx.error(f"{w}.match", "only on regex parsers; JSON rules select events with `when:`")
-    derive_spec = raw.get("derive") or {}
-    if regex is not None:  # conditions read the match itself; so does the mapping of a rule without derive
-        match_ctx = dataclasses.replace(ctx, groups=frozenset(regex.groupindex))
-        ctx_map = ctx if derive_spec else match_ctx
-    else:
-        match_ctx = ctx_map = ctx
-    when = compile_condition(raw["when"], match_ctx, f"{w}.when") if "when" in raw else None
+    when = compile_condition(raw["when"], ctx, f"{w}.when") if "when" in raw else None
     drop = bool(raw.get("drop", False))
-    if not isinstance(derive_spec, Mapping):
+    derive = raw.get("derive") or {}
+    if not isinstance(derive, Mapping):
         raise ctx.error(f"{w}.derive", "a mapping of new field name -> value spec")
-    derive = tuple((k, compile_value(v, ctx, f"{w}.derive.{k}")) for k, v in derive_spec.items())
     build = None
     if not drop and raw.get("map") == "$":
-        # Lines already in Volt's shape: the object itself, minus unknown values.
-        build = clean
+        build = _passthrough(provider)
     elif not drop:
         mapping = dict(raw.get("map") or {})
         for key, value in overrides.items():
@@ -189,10 +197,13 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
                 mapping.pop(key, None)
             else:
                 mapping[key] = value
-        build = compile_mapping(mapping, ctx_map, f"{w}.map")
+        if provider:  # the source's provider, unless the mapping finds one in the line
+            found = mapping.get("provider")
+            mapping["provider"] = provider if found is None else {"first": [found, provider]}
+        build = compile_mapping(mapping, ctx, f"{w}.map", derive)
     keys = _necessary(raw["when"]) if "when" in raw else {}
     skip = Result(name, [], skipped=True) if drop else None
-    return Rule(name, regex, when, drop, derive, build, bool(raw.get("segments", True)), keys, skip)
+    return Rule(name, regex, when, drop, build, bool(raw.get("segments", True)), keys, skip)
 
 
 class RejectsFile:
@@ -244,14 +255,17 @@ class Processor:
             raise ctx.error(f"{where}.map", "a mapping of Volt field -> value spec (null removes a field)")
         if not cfg.format:
             overrides = {}
+        self.provider = cfg.provider or spec.get("provider")
+        if self.provider is not None and (reason := field_problem("provider", self.provider)) is not None:
+            raise ctx.error(f"{where}.provider", f"a provider Volt knows: {reason}")
         self.rules = tuple(
-            _compile_rule(r, i, kind, overrides, ctx, f"{where}.rules") for i, r in enumerate(rules_raw)
+            _compile_rule(r, i, kind, overrides, self.provider, ctx, f"{where}.rules")
+            for i, r in enumerate(rules_raw)
         )
         self.groups = _group(self.rules)
         explode = spec.get("explode")
         self.explode = compile_path(str(explode)) if explode and explode not in ("$", ".") else None
         self.explode_root = explode in ("$", ".")
-        self.provider = cfg.provider or spec.get("provider")
         self.body_mode = cfg.body
         self.rejects = RejectsFile(cfg.rejects) if cfg.rejects else None
 
@@ -311,13 +325,12 @@ class Processor:
     def _apply(self, rule: Rule, fields: Any) -> Result:
         if rule.drop:
             return rule.skip  # type: ignore[return-value]
-        if rule.derive:
-            fields = fields.groupdict() if isinstance(fields, re.Match) else dict(fields)
-            for name, get in rule.derive:
-                fields[name] = get(fields)
-        record = rule.build(fields)  # type: ignore[misc]
-        if "provider" not in record and self.provider:
-            record["provider"] = self.provider
+        try:
+            record = rule.build(fields)  # type: ignore[misc]
+        except InvalidRecord as exc:
+            return Result(rule.name, [], f"record breaks the contract: {exc}")
+        except Exception as exc:  # a transform failing on input nobody foresaw must not stop the source
+            return Result(rule.name, [], f"mapping failed: {type(exc).__name__}: {exc}")
         body = record.get("body")
         if body is not None:
             if rule.segments and "segment_count" not in record and isinstance(body, str):
@@ -326,7 +339,4 @@ class Processor:
                 del record["body"]
             elif self.body_mode == "hash" and isinstance(body, str):
                 record["body"] = tf.body_hash(body)
-        reason = problem(record)
-        if reason is not None:
-            return Result(rule.name, [], f"record breaks the contract: {reason}")
         return Result(rule.name, [record])

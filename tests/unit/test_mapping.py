@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.config import ConfigError
-from agent.formats.mapping import Context, compile_mapping, compile_value
+from agent.formats.mapping import FUNCTIONS, Context, compile_mapping, compile_value
+from agent.record import ALL_FIELDS, InvalidRecord, problem
 
 CTX = Context("cfg.yaml", ZoneInfo("Europe/Berlin"), ZoneInfo("UTC"), "GB")
 
@@ -51,7 +53,9 @@ def test_mapping_leaves_unknown_fields_out_and_keeps_constants():
     build = compile_mapping({"id": "$id", "provider": "smpp", "status": {"field": "st", "lower": True},
                              "body": "$body", "error_code": None}, CTX, "map")
     assert build({"id": "m1", "st": "SENT", "body": ""}) == {"id": "m1", "provider": "smpp", "status": "sent"}
-    assert build({"id": None, "st": None, "body": None}) == {"provider": "smpp"}
+    assert build({"id": "m2", "st": None, "body": None}) == {"id": "m2", "provider": "smpp"}
+    with pytest.raises(InvalidRecord, match="missing required field 'id'"):
+        build({"id": None, "st": "SENT"})
     first, second = build({"id": "a"}), build({"id": "b"})
     assert first is not second and first["id"] == "a"  # each record is its own dict
 
@@ -74,8 +78,100 @@ def test_bad_specs_name_the_key_and_what_was_expected(spec, key, expected):
 def test_any_field_name_is_safe_in_generated_code(key, text):
     build = compile_mapping({"id": f"${key}", "provider": "smpp", "body": {"field": key, "upper": True}},
                             CTX, "map")
-    record = build({key: text})
     if text:
+        record = build({key: text})
         assert record["id"] == text and record["body"] == text.upper()
     else:
-        assert record == {"provider": "smpp"}
+        with pytest.raises(InvalidRecord):
+            build({key: text})
+
+
+@pytest.mark.parametrize(("fields", "reason"), [
+    ({"id": "m1", "st": 4}, "field 'status' must be a string, got int"),
+    ({"id": "m1", "st": ["sent"]}, "field 'status' must be a string, got list"),
+    ({"id": "m1", "ts": "2026-11-27 02:35:05"}, "field 'message_sent_at' is not an ISO 8601 date-time"),
+    ({"id": "m1", "ts": "2026-11-27T02:35:05"}, "field 'message_sent_at' has no UTC offset"),
+    ({"id": "m1", "n": 0}, "field 'segment_count' must be a positive integer, got 0"),
+    ({"id": "m1", "p": "Twilio"}, "provider 'Twilio' is not one Volt knows"),
+    ({"id": {"sid": "x"}}, "field 'id' must be a string, got dict"),
+])
+def test_values_of_unknown_type_are_checked_against_the_contract(fields, reason):
+    build = compile_mapping({"id": "$id", "provider": {"first": ["$p", "smpp"]}, "status": "$st",
+                             "message_sent_at": "$ts", "segment_count": "$n"}, CTX, "map")
+    with pytest.raises(InvalidRecord) as err:
+        build(fields)
+    assert str(err.value).startswith(reason)
+
+
+def test_values_of_known_type_pass_unchecked_and_are_valid():
+    build = compile_mapping({"id": {"template": "x-{id}"}, "provider": "smpp",
+                             "message_sent_at": {"field": "ts", "time": "iso"},
+                             "segment_count": {"fn": "segments", "args": ["$body"]}}, CTX, "map")
+    record = build({"id": 7, "ts": "2026-11-27T02:35:05Z", "body": "hi"})
+    assert record == {"id": "x-7", "provider": "smpp", "message_sent_at": "2026-11-27T02:35:05+00:00",
+                      "segment_count": 1}
+    assert build({"id": 7, "ts": "not a time"}) == {"id": "x-7", "provider": "smpp"}  # unknown, left out
+
+
+@pytest.mark.parametrize(("spec", "key", "expected"), [
+    ({"id": "$id", "provider": "Twilio"}, "map.provider", "provider 'Twilio' is not one Volt knows"),
+    ({"id": "$id", "provider": "smpp", "segment_count": 0}, "map.segment_count", "must be a positive integer"),
+    ({"id": "$id", "provider": "smpp", "status": {"const": 3}}, "map.status", "must be a string"),
+    ({"id": "$id", "provider": "smpp", "message_sent_at": "yesterday"}, "map.message_sent_at", "ISO 8601"),
+])
+def test_constants_that_break_the_contract_are_config_errors(spec, key, expected):
+    with pytest.raises(ConfigError) as err:
+        compile_mapping(spec, CTX, "map")
+    assert err.value.key == key and expected in err.value.expected
+
+
+# Any spec the compiler accepts, over any JSON-like fields: what build returns always fits the contract, so
+# the checks it leaves out (where it knows a value's type) were never needed.
+_json = st.recursive(st.none() | st.booleans() | st.integers(-3, 5) | st.sampled_from(
+    ["", "x", "DELIVRD", "2026-11-27 02:35:05", "2026-11-27T02:35:05Z", "07700900123", "1700000000",
+     "id:1 sub:001 dlvrd:001 submit date:2611270235 done date:2611270236 stat:DELIVRD err:000 text:hi"]),
+    lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from("abc"), inner, max_size=2),
+    max_leaves=6)
+_paths = st.sampled_from(["$a", "$b", "$c", "$a.b", "$b[0]", "$d.stat", "$d.done_date"])
+_arity = {name: [p.default is p.empty for p in inspect.signature(f).parameters.values()]
+          for name, f in FUNCTIONS.items()}
+_leaf = _paths | st.sampled_from(["sent", "smpp", "", 1, 0, "$$x"]) | st.sampled_from(sorted(FUNCTIONS)).flatmap(
+    lambda f: st.lists(_paths, min_size=sum(_arity[f]), max_size=len(_arity[f])).map(
+        lambda args: {"fn": f, "args": args}))
+_mods = st.fixed_dictionaries({}, optional={
+    "str": st.booleans(), "int": st.booleans(), "upper": st.booleans(), "omit": st.just(["000", "x"]),
+    "map": st.just({"DELIVRD": "delivered", "x": 2, "sent": None}), "default": st.sampled_from([None, "other"]),
+    "time": st.sampled_from(["iso", "smpp", "epoch", "%Y-%m-%d %H:%M:%S"]), "phone": st.booleans(),
+    "prefix": st.just("p-")})
+
+
+def _with_modifiers(leaf, mods):
+    if isinstance(leaf, dict):  # {fn: ...}
+        return {**leaf, **mods}
+    if isinstance(leaf, str) and leaf.startswith("$") and not leaf.startswith("$$"):
+        return {"field": leaf[1:], **mods}
+    return {"const": leaf, **mods}
+
+
+_spec = st.recursive(_leaf | st.builds(_with_modifiers, _leaf, _mods),
+                     lambda inner: st.lists(inner, min_size=1, max_size=3), max_leaves=4)
+
+
+@given(st.dictionaries(st.sampled_from(sorted(ALL_FIELDS - {"id"})), _spec, max_size=4), _spec | st.just("$k"),
+       st.dictionaries(st.sampled_from(["r", "a"]), _spec, max_size=2),
+       st.dictionaries(st.sampled_from("abcdk"), _json, max_size=5).map(lambda f: {"k": "m1", **f}))
+@settings(max_examples=300, deadline=None)
+def test_built_records_always_fit_the_contract(spec, id_spec, derive, fields):
+    spec = {**spec, "id": id_spec if not isinstance(id_spec, list) else {"first": id_spec}}
+    spec = {k: ({"first": v} if isinstance(v, list) else v) for k, v in spec.items()}
+    derive = {k: ({"first": v} if isinstance(v, list) else v) for k, v in derive.items()}
+    try:
+        build = compile_mapping({"provider": "smpp", **spec}, CTX, "map", derive)
+    except ConfigError:
+        return  # a spec refused when the config is loaded (a bad constant, a nested list)
+    try:
+        record = build(fields)
+    except InvalidRecord as exc:
+        assert str(exc)  # refused with a reason
+        return
+    assert problem(record) is None, (spec, derive, fields, record)
