@@ -38,7 +38,7 @@ from agent.formats import transforms as tf
 from agent.record import ALL_FIELDS, DATE_FIELDS, INT_FIELDS, InvalidRecord, field_problem, problem
 
 Getter = Callable[[Any], Any]
-_HEX = re.compile(r"[0-9A-Fa-f]+")
+_HEX = re.compile(r"[0-9A-Fa-f]{1,32}")  # an error code; a longer run is not one (and str() of a huge int raises)
 _PLAIN_KEY = re.compile(r"[^.\[\]]+")
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 

@@ -246,8 +246,10 @@ class Processor:
             # own `match` use it and select their events with `when:`, so a layout change is one regex.
             rules_raw = [{**r, "match": line_match} if isinstance(r, Mapping) and "match" not in r else r
                          for r in rules_raw]
-        if "map" in spec and not rules_raw:
-            rules_raw = [{"name": "default", "map": spec["map"]}]
+        # `map:` is the mapping of a source without a format, and a list of overrides for one with a format
+        whole_map = spec.get("map") if cfg.format else cfg.spec.get("map")
+        if whole_map is not None and not rules_raw:
+            rules_raw = [{"name": "default", "map": whole_map}]
         if not rules_raw:
             raise ctx.error(f"{where}.rules", "at least one rule (or a `map:` for a JSON source)")
         overrides = cfg.spec.get("map") or {}

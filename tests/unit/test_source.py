@@ -1,0 +1,89 @@
+"""A source's own rules: derived fields, what a line becomes when a value breaks the contract or a transform
+fails, and config errors for values the compiler can check when the config is loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from agent.config import ConfigError, load
+from agent.formats import mapping
+from agent.formats.source import Processor
+
+
+def processor(tmp_path: Path, **source: Any) -> Processor:
+    path = tmp_path / "agent.yaml"
+    path.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"),
+                                    "sources": [{"name": "app", "paths": [str(tmp_path / "app.log")], "parser": "json",
+                                                 **source}]}))
+    return Processor(load(path).sources[0])
+
+
+GATEWAY = r"^(?P<ts>\S+ \S+) (?P<event>\w+) id=(?P<id>\S+) to=(?P<to>\d+) (?P<rest>.*)$"
+
+
+def test_derived_fields_feed_later_derived_fields_and_the_mapping(tmp_path):
+    p = processor(tmp_path, provider="smpp", default_country="GB", parser="regex", rules=[{
+        "match": GATEWAY,
+        "derive": {"r": {"fn": "receipt", "args": ["$rest"]},
+                   "state": {"fn": "smpp_state", "args": ["$r.stat"]}},
+        "map": {"id": "$id", "to_number": {"field": "to", "phone": True}, "status": "$state",
+                "error_code": {"field": "r.err", "omit": ["000"]},
+                "message_finalized_at": {"field": "r.done_date", "time": "smpp", "tz": "UTC"}}}])
+    result = p.run("2026-11-27 02:35:05 DLR id=abc to=07700900123 id:abc sub:001 dlvrd:001 "
+                   "submit date:2611270235 done date:2611270236 stat:UNDELIV err:034 text:hi")
+    assert result.reject is None and result.records == [{
+        "id": "abc", "provider": "smpp", "to_number": "+447700900123", "status": "undeliverable",
+        "error_code": "034", "message_finalized_at": "2026-11-27T02:36:00+00:00"}]
+    # without a receipt in the line, what is derived from it is unknown and left out
+    assert p.run("2026-11-27 02:35:05 DLR id=abc to=07700900123 x").records == [
+        {"id": "abc", "provider": "smpp", "to_number": "+447700900123"}]
+
+
+def test_a_value_of_the_wrong_type_rejects_the_line_with_its_reason(tmp_path):
+    p = processor(tmp_path, provider="twilio", map={"id": "$sid", "status": "$status",
+                                                     "message_sent_at": "$sent"})
+    assert p.run('{"sid": "SM1", "status": "sent"}').records == [{"id": "SM1", "provider": "twilio",
+                                                                   "status": "sent"}]
+    for line, reason in [
+        ('{"sid": "SM1", "status": 3}', "field 'status' must be a string, got int"),
+        ('{"sid": "SM1", "sent": "2026-11-27T02:35"}', "field 'message_sent_at' has no UTC offset: '2026-11-27T02:35'"),
+        ('{"status": "sent"}', "missing required field 'id'"),
+    ]:
+        result = p.run(line)
+        assert result.records == [] and result.reject == f"record breaks the contract: {reason}", line
+
+
+def test_a_transform_that_fails_rejects_the_line_and_the_next_line_still_maps(tmp_path, monkeypatch):
+    def boom(value: Any) -> str:
+        if value == "bad":
+            raise KeyError("no such entry")
+        return str(value)
+
+    monkeypatch.setitem(mapping.FUNCTIONS, "boom", boom)
+    p = processor(tmp_path, provider="twilio", map={"id": "$sid", "status": {"fn": "boom", "args": ["$s"]}})
+    bad = p.run('{"sid": "SM1", "s": "bad"}')
+    assert bad.records == [] and bad.reject == "mapping failed: KeyError: 'no such entry'"
+    assert p.run('{"sid": "SM2", "s": "sent"}').records == [{"id": "SM2", "provider": "twilio", "status": "sent"}]
+
+
+def test_hex_error_codes_convert_and_a_huge_hex_run_is_unknown(tmp_path):
+    p = processor(tmp_path, provider="smpp", map={"id": "$id", "error_code": {"fn": "hex_to_int", "args": ["$e"]}})
+    assert p.run('{"id": "m", "e": "0000000B"}').records == [{"id": "m", "provider": "smpp", "error_code": "11"}]
+    assert p.run('{"id": "m", "e": "%s"}' % ("F" * 5000)).records == [{"id": "m", "provider": "smpp"}]
+
+
+@pytest.mark.parametrize(("source", "key", "expected"), [
+    ({"provider": "Twilio", "map": {"id": "$sid"}}, "sources[app].provider", "not one Volt knows"),
+    ({"provider": "twilio", "map": {"id": "$sid", "segment_count": 0}}, "sources[app].rules[default].map"
+                                                                        ".segment_count", "positive integer"),
+    ({"provider": "twilio", "map": {"id": {"fn": "split", "args": ["$a"]}}}, "sources[app].rules[default].map"
+                                                                             ".id.args", "the arguments of split"),
+])
+def test_values_checked_when_the_config_is_loaded_name_the_key(tmp_path, source, key, expected):
+    with pytest.raises(ConfigError) as err:
+        processor(tmp_path, **source)
+    assert err.value.key == key and expected in err.value.expected and err.value.file.endswith("agent.yaml")
