@@ -97,6 +97,10 @@ class Agent:
         exc = task.exception()
         log.error("source_failed", source=name, error=f"{type(exc).__name__}: {exc}"[:300],
                   action="stopping; unacknowledged lines are read again after the restart")
+        self._failed()
+
+    def _failed(self) -> None:
+        """A part died of a bug: stop with exit 1 (systemd restarts the agent; nothing acknowledged is lost)."""
         self.exit_code = 1
         self._stop.set()
 
@@ -217,7 +221,8 @@ class Agent:
                 assert self.token is not None
                 self.queue = RecordQueue(cfg.volt.concurrency, cfg.queue_max_records, cfg.queue_max_bytes)
                 self.sender = await stack.enter_async_context(
-                    Sender(cfg.volt, self.token, self.queue, DeadLetters(cfg.dead_letter), self.metrics))
+                    Sender(cfg.volt, self.token, self.queue, DeadLetters(cfg.dead_letter), self.metrics,
+                           on_failure=self._failed))
                 self.sink = self.sender
             if cfg.metrics_listen and not self.once:
                 from agent.ops.http import OpsServer

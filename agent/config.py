@@ -11,9 +11,12 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+
+from agent.secrets import shown_url
 
 DEFAULT_STATE_DIR = "/var/lib/volt-agent"
 DEFAULT_ENDPOINT = "https://v1.insights.api.textvolt.com/data/messages"
@@ -276,7 +279,16 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
     endpoint = v.str("endpoint", DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
     insecure = v.bool("allow_insecure_http", False)
     if not re.match(r"^https?://[^/\s]+", endpoint):
-        raise v.error("endpoint", f"an https:// URL, got {endpoint!r}")
+        raise v.error("endpoint", f"an https:// URL, got {shown_url(endpoint)!r}")
+    parts = urlsplit(endpoint)
+    if "@" in parts.netloc or parts.query or parts.fragment:
+        raise v.error("endpoint", "a URL without user:password@, query or fragment: the token goes in the "
+                                  "Authorization header (token_file, a systemd credential or token_env), never in "
+                                  "the URL")
+    try:
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+    except ValueError:
+        raise v.error("endpoint", f"a URL with a port from 1 to 65535, got {shown_url(endpoint)!r}") from None
     if endpoint.startswith("http://") and not insecure:
         raise v.error(
             "endpoint",

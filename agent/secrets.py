@@ -10,12 +10,26 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
 CREDENTIAL_NAME = "volt-token"
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def scrub_url_credentials(text: str) -> str:
+    """`text` with `user:password@` removed from every URL in it (a proxy URL in an aiohttp error, say)."""
+    return _USERINFO.sub("***@", text) if "@" in text else text
+
+
+def shown_url(url: str) -> str:
+    """A URL as it may be logged: without credentials, query or fragment (where a token could hide)."""
+    return scrub_url_credentials(re.split(r"[?#]", url, maxsplit=1)[0])
 
 
 class TokenError(Exception):

@@ -15,9 +15,11 @@ from enum import Enum
 
 RETRIABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 AUTH_STATUS = frozenset({401, 403})
+# No messages endpoint at this URL (404, 405) or a proxy refusing us (407): about the configuration, not the record.
+ENDPOINT_STATUS = frozenset({404, 405, 407})
 # A server may ask for a long pause, but a typo or a broken proxy must not park the data for a day.
 RETRY_AFTER_MAX = 900.0
-_SECONDS = re.compile(r"[0-9]{1,10}")  # ASCII only: str.isdigit() also accepts "²", which float() refuses
+_SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "²", which float() refuses
 
 
 class Outcome(Enum):
@@ -26,20 +28,24 @@ class Outcome(Enum):
     ACCEPTED = "accepted"  # any 2xx
     RETRY = "retry"  # no answer, 408, 429, 5xx: Volt is down or busy; wait and send again
     AUTH = "auth"  # 401/403: the token is refused; keep the data, retry slowly, alert
-    REDIRECT = "redirect"  # 3xx: the endpoint is configured wrong; keep the data, retry slowly, alert
+    ENDPOINT = "endpoint"  # 3xx, 404, 405, 407: the endpoint or proxy is configured wrong; keep, retry slowly, alert
     REJECT = "reject"  # any other 4xx: this record is refused for good; dead-letter it
 
 
 def classify(status: int | None) -> Outcome:
-    """Volt's contract: 2xx accepted, 408/429/5xx and network errors (None) retriable, other 4xx permanent."""
+    """Volt's contract: 2xx accepted, 408/429/5xx and network errors (None) retriable, other 4xx permanent.
+
+    Except answers that say the URL or proxy is wrong rather than the record: dead-lettering every record
+    at full speed because of a typo in volt.endpoint would turn a config fix into a data recovery.
+    """
     if status is None or status in RETRIABLE_STATUS:
         return Outcome.RETRY
     if 200 <= status < 300:
         return Outcome.ACCEPTED
     if status in AUTH_STATUS:
         return Outcome.AUTH
-    if 300 <= status < 400:
-        return Outcome.REDIRECT
+    if 300 <= status < 400 or status in ENDPOINT_STATUS:
+        return Outcome.ENDPOINT
     if 400 <= status < 500:
         return Outcome.REJECT
     return Outcome.RETRY  # 1xx or nonsense above 599: not an answer about the record

@@ -3,9 +3,9 @@
 Retriable failures (connection errors, timeouts, 408, 429, 5xx) wait with full-jitter backoff, at least
 as long as Retry-After asks, unlimited by default: data waits, it is not dropped. While Volt is down only
 one worker probes it; the others wait for it to come back, so an outage sees one request at a time, not
-`concurrency` (the stampede Vector's issue 4724 describes). 401/403 and redirects are configuration
-problems: the data is kept, retried slowly, with an actionable error at most once a minute. Other 4xx go
-to the dead-letter file. Redirects are never followed: the token goes to the configured endpoint only.
+`concurrency` (the stampede Vector's issue 4724 describes). 401/403, redirects, 404/405 and 407 are
+configuration problems: the data is kept, retried slowly, with an actionable error at most once a minute.
+Other 4xx go to the dead-letter file. Redirects are never followed: the token goes to the configured endpoint only.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import contextlib
 import logging
 import time
 import urllib.request
+from collections.abc import Callable
 from enum import Enum
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -27,8 +28,8 @@ from agent.config import VoltConfig
 from agent.files.acks import Pending
 from agent.ops import logs
 from agent.ops.metrics import AgentMetrics
-from agent.secrets import Secret
-from agent.send.deadletter import EXCERPT_CHARS, DeadLetters
+from agent.secrets import Secret, scrub_url_credentials
+from agent.send.deadletter import DeadLetters
 from agent.send.queue import Envelope, RecordQueue
 from agent.send.retry import Outcome, classify, retry_delay
 
@@ -71,14 +72,18 @@ def _timeout(cfg: VoltConfig) -> aiohttp.ClientTimeout:
 
 
 async def _excerpt(resp: aiohttp.ClientResponse) -> str:
-    """The start of the answer body, read in full when small so the connection can be reused."""
+    """The answer body up to ANSWER_READ_MAX, read in full when small so the connection can be reused.
+
+    Callers redact the token before they cut an excerpt for a log line or a dead letter.
+    """
     buf = bytearray()
     while len(buf) < ANSWER_READ_MAX:
         chunk = await resp.content.read(ANSWER_READ_MAX - len(buf))
         if not chunk:
             break
         buf += chunk
-    return bytes(buf[:EXCERPT_CHARS * 4]).decode("utf-8", "replace")[:EXCERPT_CHARS]
+    # Whole, not cut yet: the token is redacted first, so a token straddling the cut cannot leave a prefix behind.
+    return bytes(buf).decode("utf-8", "replace")
 
 
 def proxy_for(url: str) -> str | None:
@@ -102,8 +107,9 @@ async def _request(session: aiohttp.ClientSession, url: str, body: bytes, timeou
                           resp.headers.get("Location"))
     except TimeoutError:
         return Answer(None, f"no answer within {timeout_s:g} s", error_kind="timeout")
-    except (aiohttp.ClientError, OSError) as exc:
-        return Answer(None, f"{type(exc).__name__}: {exc}", error_kind="connection")
+    except Exception as exc:  # aiohttp raises more than ClientError (ValueError, RuntimeError)
+        # a worker that raised would leave its lane stalled; a proxy URL in the text may carry a password
+        return Answer(None, scrub_url_credentials(f"{type(exc).__name__}: {exc}"), error_kind="connection")
 
 
 class ProbeGate:
@@ -173,8 +179,9 @@ class Sender:
     """Async context manager owning the HTTP session and the workers that drain the queue."""
 
     def __init__(self, cfg: VoltConfig, token: Secret, queue: RecordQueue, dead: DeadLetters,
-                 metrics: AgentMetrics) -> None:
+                 metrics: AgentMetrics, on_failure: Callable[[], None] | None = None) -> None:
         self.cfg = cfg
+        self.on_failure = on_failure
         self.queue = queue
         self.dead = dead
         self.m = metrics
@@ -191,6 +198,7 @@ class Sender:
         self.last_success: float | None = None
         self.last_contact: float | None = None
         self.token_rejected = False
+        self.failed: BaseException | None = None  # a worker that died of a bug; the agent stops on it
 
     async def __aenter__(self) -> Sender:
         # One connection per worker, kept alive between records; proxies from HTTP(S)_PROXY/NO_PROXY;
@@ -201,13 +209,27 @@ class Sender:
                                               headers=self._headers)
         self._workers = [asyncio.create_task(self._work(i), name=f"sender-{i}")
                          for i in range(self.queue.partitions)]
+        for task in self._workers:
+            task.add_done_callback(self._worker_done)
         return self
+
+    def _worker_done(self, task: asyncio.Task[None]) -> None:
+        """A worker never ends on its own: if one dies its lane stalls, so say so and let the agent stop."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        self.failed = exc
+        log.error("sender_failed", worker=task.get_name(),
+                  error=self.redact(scrub_url_credentials(f"{type(exc).__name__}: {exc}"))[:300],
+                  action="stopping; unacknowledged lines are read again after the restart")
+        if self.on_failure is not None:
+            self.on_failure()
 
     async def __aexit__(self, *exc: object) -> None:
         for task in self._workers:
             task.cancel()
         for task in self._workers:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged by _worker_done
                 await task
         if self._session is not None:
             await self._session.close()
@@ -301,18 +323,29 @@ class Sender:
         self.m.last_success.set(now)
 
     def _held(self, outcome: Outcome, answer: Answer) -> None:
-        """401/403 or a redirect: nothing is wrong with the record, the configuration needs a person."""
+        """401/403, a redirect, no endpoint or a proxy refusal: nothing is wrong with the record, the
+        configuration needs a person. The records are kept and retried every auth_retry."""
+        kept = f"records are kept and retried every {self.cfg.auth_retry:g} s"
+        status = answer.status
         if outcome is Outcome.AUTH:
             self.token_rejected = True
             self.m.token_rejected.inc()
-            log.limited(logging.ERROR, "auth", "token_rejected", every=60.0, status=answer.status,
+            log.limited(logging.ERROR, "auth", "token_rejected", every=60.0, status=status,
                         endpoint=self.cfg.endpoint, hint=self._auth_hint)
-        else:
-            log.limited(logging.ERROR, "redirect", "endpoint_redirects", every=60.0, status=answer.status,
-                        endpoint=self.cfg.endpoint, location=self.redact(answer.location or "(none)"),
+        elif status is not None and 300 <= status < 400:
+            log.limited(logging.ERROR, "redirect", "endpoint_redirects", every=60.0, status=status,
+                        endpoint=self.cfg.endpoint,
+                        location=self.redact(scrub_url_credentials(answer.location or "(none)")),
                         hint="redirects are not followed (the token goes to volt.endpoint only): set "
-                             "volt.endpoint to the final URL; records are kept and retried every "
-                             f"{self.cfg.auth_retry:g} s")
+                             f"volt.endpoint to the final URL; {kept}")
+        elif status == 407:
+            log.limited(logging.ERROR, "proxy", "proxy_refused", every=60.0, status=status,
+                        proxy=scrub_url_credentials(self._proxy or "(none)"),
+                        hint=f"the HTTP proxy wants credentials: check HTTPS_PROXY/HTTP_PROXY; {kept}")
+        else:
+            log.limited(logging.ERROR, "endpoint", "endpoint_not_found", every=60.0, status=status,
+                        endpoint=self.cfg.endpoint,
+                        hint=f"no messages endpoint at this URL (HTTP {status}): check volt.endpoint; {kept}")
 
     def _dead_letter(self, env: Envelope, answer: Answer, error: str) -> bool:
         """Write the record to the dead-letter file; False (record kept, retried later) if the file fails."""
@@ -360,6 +393,8 @@ def _reach(answer: Answer, token: Secret) -> tuple[Reach, str]:
         return Reach.UNREACHABLE, f"redirected to {answer.location or '(no Location)'}: set volt.endpoint to it"
     if status in (404, 405):
         return Reach.UNREACHABLE, "no messages endpoint at this URL: check volt.endpoint"
+    if status == 407:
+        return Reach.UNREACHABLE, "the HTTP proxy wants credentials: check HTTPS_PROXY/HTTP_PROXY"
     if status == 408 or status >= 500:
         return Reach.UNREACHABLE, "Volt answered but is not taking data now: try again later"
     return Reach.REACHABLE, "the endpoint answered and the token was not refused"

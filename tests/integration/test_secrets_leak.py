@@ -27,7 +27,7 @@ import sys, http.server as h
 class H(h.BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get('Content-Length') or 0))
-        body = ('refused; you sent ' + self.headers.get('Authorization', '')).encode()
+        body = ('.' * int(sys.argv[2]) + 'refused; you sent ' + self.headers.get('Authorization', '')).encode()
         self.send_response(400)
         self.send_header('Content-Length', str(len(body)))
         self.end_headers()
@@ -40,17 +40,27 @@ s.serve_forever()
 """
 
 
+# The excerpt kept of an answer is 200 characters: with this much in front, the echoed token straddles the cut.
+STRADDLE = 200 - len("refused; you sent Bearer ") - len(TOKEN) // 2
+
+
 @pytest.fixture
-def echo_url() -> Iterator[str]:
-    """A hostile upstream: answers 400 with the request's Authorization header in the body."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port)], stdout=subprocess.PIPE, text=True)
+def echo_urls() -> Iterator[tuple[str, str]]:
+    """Hostile upstreams: they answer 400 with the request's Authorization header in the body, at its start
+    and across the excerpt's cut."""
+    procs, urls = [], []
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
-        yield f"http://127.0.0.1:{port}/data/messages"
+        for pad in (0, STRADDLE):
+            port = free_port()
+            procs.append(subprocess.Popen([sys.executable, "-c", ECHO_SERVER, str(port), str(pad)],
+                                          stdout=subprocess.PIPE, text=True))
+            assert procs[-1].stdout is not None and procs[-1].stdout.readline().strip() == "up"
+            urls.append(f"http://127.0.0.1:{port}/data/messages")
+        yield urls[0], urls[1]
     finally:
-        proc.kill()
-        proc.wait()
+        for proc in procs:
+            proc.kill()
+            proc.wait()
 
 
 def _cli(*args: str, env: dict | None = None) -> str:
@@ -69,7 +79,9 @@ def _finish(run: Run) -> str:
     return "\n".join([f"exit={code}", run.agent.logs(), out, metrics, *files])
 
 
-def test_the_token_appears_in_no_output_file_or_metric(tmp_path: Path, standin: StandInProcess, echo_url: str):
+def test_the_token_appears_in_no_output_file_or_metric(tmp_path: Path, standin: StandInProcess,
+                                                        echo_urls: tuple[str, str]):
+    echo_url, straddle_url = echo_urls
     seen: dict[str, str] = {}
     records = [_record("leak-ok", 1), _record("leak-refused", 1), _record("leak-ok", 2)]
 
@@ -84,6 +96,11 @@ def test_the_token_appears_in_no_output_file_or_metric(tmp_path: Path, standin: 
     wait_for(lambda: run.dead.exists() and run.dead.read_text(), 30, what="the echoed answer dead-lettered")
     assert "refused; you sent Bearer ***" in run.dead.read_text()
     seen["echoing upstream"] = _finish(run)
+    run = Run(tmp_path / "straddle", None, [_record("echoed", 1)], endpoint=straddle_url)
+    wait_for(lambda: run.dead.exists() and run.dead.read_text(), 30, what="the echoed answer dead-lettered")
+    seen["echo across the excerpt's cut"] = _finish(run)
+    assert "you sent Bearer ***" in seen["echo across the excerpt's cut"]
+    assert TOKEN[:6] not in seen["echo across the excerpt's cut"]  # not even the part before the cut
 
     # the token refused: auth failures logged, data held
     run = Run(tmp_path / "bad", standin, [_record("held", 1)], env={"VOLT_TOKEN": BAD})

@@ -158,6 +158,8 @@ TRANSIENT_FAULTS = {
     "dropped_connections": ({"drop": 4}, ""),
     "401_for_a_while": ({"status": 401, "seconds": 2}, ""),
     "308_redirect": ({"status": 308, "seconds": 1}, ""),
+    "404_wrong_path": ({"status": 404, "seconds": 1}, ""),  # a config problem, not the record's: nothing dead
+    "407_proxy": ({"status": 407, "seconds": 1}, ""),
 }
 
 
@@ -188,8 +190,10 @@ def test_transient_fault_loses_nothing_and_keeps_order(tmp_path, standin, fault)
             assert "token rejected by Volt: check the token in the environment variable VOLT_TOKEN" \
                 in run.agent.logs()
             assert run.metrics()["volt_agent_token_rejected_total"] == stats["by_status"]["401"]
-        if fault == "308_redirect":
-            assert stats["by_status"]["308"] >= 1 and "msg=endpoint_redirects" in run.agent.logs()
+        held = {"308_redirect": "endpoint_redirects", "404_wrong_path": "endpoint_not_found",
+                "407_proxy": "proxy_refused"}
+        if fault in held:
+            assert stats["by_status"][fault[:3]] >= 1 and f"msg={held[fault]}" in run.agent.logs()
         wait_for(lambda: run.committed() == run.log.stat().st_size, 10, what="checkpoint at the end of the file")
     finally:
         assert run.agent.stop() == 0, run.agent.logs()

@@ -23,8 +23,9 @@ NOW = 1_790_000_000.0  # a fixed Unix time, so HTTP-dates are exact
     (None, Outcome.RETRY), (408, Outcome.RETRY), (429, Outcome.RETRY), (500, Outcome.RETRY),
     (502, Outcome.RETRY), (503, Outcome.RETRY), (599, Outcome.RETRY),
     (401, Outcome.AUTH), (403, Outcome.AUTH),
-    (301, Outcome.REDIRECT), (307, Outcome.REDIRECT), (308, Outcome.REDIRECT),
-    (400, Outcome.REJECT), (404, Outcome.REJECT), (405, Outcome.REJECT), (413, Outcome.REJECT),
+    (301, Outcome.ENDPOINT), (307, Outcome.ENDPOINT), (308, Outcome.ENDPOINT),
+    (404, Outcome.ENDPOINT), (405, Outcome.ENDPOINT), (407, Outcome.ENDPOINT),
+    (400, Outcome.REJECT), (413, Outcome.REJECT),
     (422, Outcome.REJECT), (499, Outcome.REJECT),
 ])
 def test_classify_follows_the_contract(status, outcome):

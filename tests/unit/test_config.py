@@ -1,0 +1,40 @@
+"""volt.endpoint: credentials never ride in the URL, and a URL that cannot work is refused at load time."""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.config import ConfigError, load
+from agent.secrets import scrub_url_credentials, shown_url
+
+
+def _load(tmp_path, endpoint: str):
+    path = tmp_path / "agent.yaml"
+    path.write_text(f"volt:\n  endpoint: '{endpoint}'\nstate_dir: {tmp_path}\nsources:\n  - name: a\n"
+                    f"    format: volt-jsonl\n    paths: [x]\n")
+    return load(path)
+
+
+@pytest.mark.parametrize(("endpoint", "expected"), [
+    ("https://user:s3cret@volt.example/data/messages", "without user:password@"),
+    ("https://volt.example/data/messages?access_token=s3cret", "query or fragment"),
+    ("https://volt.example/data/messages#s3cret", "query or fragment"),
+    ("https://volt.example:99999/data/messages", "a port from 1 to 65535"),
+    ("ftp://volt.example/data?s3cret", "an https:// URL"),
+])
+def test_an_endpoint_that_cannot_work_or_carries_credentials_is_refused(tmp_path, endpoint, expected):
+    with pytest.raises(ConfigError) as err:
+        _load(tmp_path, endpoint)
+    assert err.value.key == "volt.endpoint" and expected in err.value.expected
+    assert "s3cret" not in str(err.value)
+
+
+def test_a_plain_endpoint_with_a_port_is_accepted(tmp_path):
+    assert _load(tmp_path, "https://volt.example:8443/data/messages").volt.endpoint == \
+        "https://volt.example:8443/data/messages"
+
+
+def test_urls_in_error_text_lose_their_credentials():
+    text = "ClientHttpProxyError: 407, message='Nope', url='http://user:pa55@127.0.0.1:3128'"
+    assert scrub_url_credentials(text) == "ClientHttpProxyError: 407, message='Nope', url='http://***@127.0.0.1:3128'"
+    assert shown_url("https://u:p@volt.example/x?token=t#f") == "https://***@volt.example/x"
