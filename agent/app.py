@@ -231,12 +231,14 @@ class Agent:
                                                           self.ready))
             for scfg in cfg.sources:
                 self._start_source(scfg, processors[scfg.name])
-            await asyncio.gather(*(s.ready.wait() for s, _, _ in self.servers.values()))
+            await self._until_ready()
             self.checkpoint()
-            self.notifier.ready()
-            log.info("started", sources=len(self.servers), dry_run=self.dry_run, once=self.once,
-                     startup_s=round(time.monotonic() - self.started, 3))
+            if not self._stop.is_set():
+                self.notifier.ready()
+                log.info("started", sources=len(self.servers), dry_run=self.dry_run, once=self.once,
+                         startup_s=round(time.monotonic() - self.started, 3))
             ticker = asyncio.create_task(self._tick())
+            ticker.add_done_callback(self._ticker_done)
             wd = watchdog_interval()
             wd_task = asyncio.create_task(watchdog_loop(self.notifier, wd, self.status_line)) if wd else None
             try:
@@ -258,6 +260,27 @@ class Agent:
         self.checkpoint()
         log.info("stopped", status=self.status_line())
         return self.exit_code
+
+    async def _until_ready(self) -> None:
+        """Every source has placed its files, unless one failed (or a signal came) first."""
+        async def all_ready() -> None:
+            for server, _, _ in list(self.servers.values()):
+                await server.ready.wait()
+
+        ready = asyncio.create_task(all_ready())
+        stop = asyncio.create_task(self._stop.wait())
+        await asyncio.wait((ready, stop), return_when=asyncio.FIRST_COMPLETED)
+        ready.cancel()
+        stop.cancel()
+
+    def _ticker_done(self, task: asyncio.Task[None]) -> None:
+        """Without the ticker no offset would be saved again: stop rather than go on without checkpoints."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        log.error("checkpoint_ticker_failed", error=f"{type(exc).__name__}: {exc}"[:300],
+                  action="stopping; unacknowledged lines are read again after the restart")
+        self._failed()
 
     async def _read_all_or_stop(self) -> None:
         """--once: every source read to its end and every record acknowledged, unless a signal comes first."""

@@ -46,6 +46,30 @@ class Checkpoint:
 _FIELDS = {f.name for f in fields(Checkpoint)}
 
 
+def _is_int(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _well_typed(cp: Checkpoint) -> bool:
+    """An entry a person or a bug may have edited: each field of the type the reader relies on."""
+    return (all(isinstance(v, str) for v in (cp.key, cp.source, cp.path, cp.head_digest))
+            and _is_int(cp.offset) and _is_int(cp.head_length)
+            and (cp.tail_digest is None or isinstance(cp.tail_digest, str))
+            and isinstance(cp.seen, int | float) and not isinstance(cp.seen, bool))
+
+
+def _printable(path: str) -> str:
+    """A file name that is not valid UTF-8 (kept by Python as surrogates) as text JSON can hold.
+
+    The path in a checkpoint is for people and logs; files are found again by device, inode and content.
+    """
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path
+
+
 class CheckpointStore:
     def __init__(self, state_dir: Path, max_age: float) -> None:
         self.dir = state_dir
@@ -85,7 +109,10 @@ class CheckpointStore:
             try:
                 cp = Checkpoint(**{k: v for k, v in raw.items() if k in _FIELDS})
             except (TypeError, AttributeError):
-                log.warning("checkpoint_entry_skipped", file=str(self.path), entry=str(raw)[:200])
+                cp = None
+            if cp is None or not _well_typed(cp):
+                log.warning("checkpoint_entry_skipped", file=str(self.path), entry=str(raw)[:200],
+                            action="that file starts as on a first start")
                 continue
             self.entries[(cp.source, cp.key)] = cp
 
@@ -140,7 +167,7 @@ class CheckpointStore:
             {
                 "version": VERSION,
                 "sources_started": sorted(self.sources_started),
-                "files": [asdict(cp) for cp in self.entries.values()],
+                "files": [asdict(cp) | {"path": _printable(cp.path)} for cp in self.entries.values()],
             },
             option=orjson.OPT_INDENT_2,
         )

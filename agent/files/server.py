@@ -390,27 +390,36 @@ class FileServer:
                 break
             if tailer.fd < 0:
                 continue
-            try:
-                behind = await self._pump(tailer)
-            except OSError as exc:  # e.g. EIO from a network filesystem: try again on the next round
-                log.limited(40, f"read:{tailer.path}", "read_failed", source=self.cfg.name, path=tailer.path,
-                            error=str(exc))
-                continue
+            behind = await self._pump(tailer)
             if behind:
                 more = True
                 rotated_behind = rotated_behind or tailer.rotated_at is not None
         return more
 
     async def _pump(self, tailer: FileTailer) -> bool:
-        size = tailer.size()
-        if size != tailer.read_position:
-            problem = tailer.change(size)
-            if problem is not None:
-                self._restart(tailer, problem, time.monotonic())
-        if tailer.head.length < self.cfg.fingerprint_bytes:
-            tailer.refresh_head()
+        """Read and dispatch up to ROUNDS_PER_FILE chunks of one file; True if it has more now.
+
+        Only the reading is guarded: an error there (EIO from a network filesystem, say) is retried on the next
+        round. An error while lines are handed over is not caught here, because the offset has already moved
+        past lines not yet handed over: the source fails and the agent restarts from the acknowledged offset.
+        """
+        try:
+            size = tailer.size()
+            if size != tailer.read_position:
+                problem = tailer.change(size)
+                if problem is not None:
+                    self._restart(tailer, problem, time.monotonic())
+            if tailer.head.length < self.cfg.fingerprint_bytes:
+                tailer.refresh_head()
+        except OSError as exc:
+            self._read_failed(tailer, exc)
+            return False
         for _ in range(ROUNDS_PER_FILE):
-            lines, oversize, progressed = tailer.read_lines()
+            try:
+                lines, oversize, progressed = tailer.read_lines()
+            except OSError as exc:
+                self._read_failed(tailer, exc)
+                return False
             if oversize:
                 self._oversize(tailer, oversize)
             if not progressed:
@@ -422,8 +431,12 @@ class FileServer:
                 if self._stopping or tailer.fd < 0:
                     return False
             else:  # only skipped bytes or a partial line: nothing left in flight for them
-                tailer.tracker.read_offset = max(tailer.tracker.read_offset, tailer.offset)
+                tailer.tracker.read_offset = max(tailer.tracker.read_offset, tailer.settled)
         return True
+
+    def _read_failed(self, tailer: FileTailer, exc: OSError) -> None:
+        log.limited(40, f"read:{tailer.path}", "read_failed", source=self.cfg.name, path=tailer.path,
+                    error=str(exc), action="reading it again on the next round")
 
     def _oversize(self, tailer: FileTailer, count: int) -> None:
         self.m_oversize.inc(count)
@@ -472,7 +485,7 @@ class FileServer:
         for rule, count in skipped.items():
             self.m_skipped.labels(self.cfg.name, rule).inc(count)
         if tracker is tailer.tracker:
-            tracker.read_offset = max(tracker.read_offset, tailer.offset)
+            tracker.read_offset = max(tracker.read_offset, tailer.settled)
         self.m_lines.inc(len(lines))
         self.m_bytes.inc(nbytes)
         self.m_parsed.inc(parsed)
@@ -483,7 +496,11 @@ class FileServer:
         log.limited(30, f"rej:{self.cfg.name}:{kind}", "line_rejected", source=self.cfg.name,
                     path=tailer.path, offset=offset, reason=reason[:300])
         if self.processor.rejects is not None:
-            self.processor.rejects.write(self.cfg.name, text, reason)
+            try:
+                self.processor.rejects.write(self.cfg.name, text, reason)
+            except OSError as exc:  # the line is counted and logged above: a full disk must not stop reading
+                log.limited(40, f"rejects:{self.cfg.name}", "rejects_write_failed", source=self.cfg.name,
+                            file=str(self.processor.rejects.path), error=exc.strerror or str(exc))
 
     def release_orphans(self, now: float | None = None) -> None:
         """Close rotated/deleted files read to their end (and idle), or held longer than `rotate_wait`;

@@ -34,6 +34,7 @@ class FileTailer:
         self.fingerprint_bytes = fingerprint_bytes
         self._partial = b""
         self._skipping = False  # inside an oversize line, dropping bytes until its newline
+        self._skip_start = offset  # where that line starts
         start = max(0, offset - TAIL_BYTES)
         self._tail = os.pread(fd, offset - start, start) if offset else b""  # the bytes just before `offset`
         self.rotated_at: float | None = None  # when it was renamed or unmatched: read before newer files
@@ -45,6 +46,12 @@ class FileTailer:
     @property
     def read_position(self) -> int:
         return self.offset + len(self._partial)
+
+    @property
+    def settled(self) -> int:
+        """Every byte before this is a line handed over or a finished skip. An oversize line still being skipped
+        is not: a restart reads (and skips) it again from its start instead of taking its rest for a line."""
+        return self._skip_start if self._skipping else self.offset
 
     def size(self) -> int:
         return os.fstat(self.fd).st_size
@@ -114,17 +121,18 @@ class FileTailer:
             nl = find(b"\n", start)
             if nl < 0:
                 break
-            if nl - start > limit:
+            end = nl
+            if end > start and buf[end - 1] == 13:  # CRLF: the limit is on the line, as for LF
+                end -= 1
+            if end - start > limit:
                 oversize += 1
             else:
-                end = nl
-                if end > start and buf[end - 1] == 13:  # CRLF
-                    end -= 1
                 lines.append((base + start, base + nl + 1, buf[start:end]))
             start = nl + 1
         if len(buf) - start > limit:
             oversize += 1
             self._skipping = True
+            self._skip_start = base + start
             self._consume(buf, len(buf), b"")
         else:
             self._consume(buf, start, buf[start:])

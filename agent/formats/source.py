@@ -10,6 +10,7 @@ A rule with `drop: true` skips lines that are not message events (counted, never
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import re
 from collections import Counter
@@ -219,7 +220,8 @@ class RejectsFile:
         self._fh.flush()
 
     def close(self) -> None:
-        self._fh.close()
+        with contextlib.suppress(OSError):  # every entry was flushed when written: nothing is left to save
+            self._fh.close()
 
 
 class Processor:

@@ -5,6 +5,7 @@ Callers log an event name plus key=value fields: `log.warning("line_too_long", s
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -36,7 +37,10 @@ class _Formatter(logging.Formatter):
         }
         fields.update(getattr(record, "fields", {}))
         if self.json:
-            return orjson.dumps(fields, default=str).decode()
+            try:
+                return orjson.dumps(fields, default=str).decode()
+            except TypeError:  # a file name that is not UTF-8 (surrogates): escape it rather than lose the line
+                return json.dumps(fields, default=str)
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 

@@ -416,6 +416,42 @@ def test_oversize_lines_are_skipped_counted_and_logged_once(tmp_path, caplog):
     assert len(events(caplog, "line_too_long")) == 1
 
 
+def test_a_rejects_file_that_cannot_be_written_loses_no_line_after_the_reject(tmp_path, caplog):
+    log = tmp_path / "app.log"
+    log.write_bytes(line("ok-0") + b"not json\n" + lines("ok", 100, start=1))
+    cfg = source_config(tmp_path, [str(log)], rejects="/dev/full")  # every write: ENOSPC
+    metrics = AgentMetrics()
+    sink = Capture()
+    store = store_at(tmp_path / "state")
+
+    async def main() -> None:
+        async with running(make_server(cfg, sink, store, metrics)) as server:
+            await until(lambda: len(sink.records) == 101, what="101 records")
+            server.checkpoint()
+
+    asyncio.run(main())
+    assert sink.ids() == [f"ok-{i}" for i in range(101)]
+    assert metrics.records_rejected.labels("app", "invalid JSON").value == 1
+    assert [e["error"] for e in events(caplog, "rejects_write_failed")] == ["No space left on device"]
+    assert [cp.offset for cp in store.entries.values()] == [log.stat().st_size]
+
+
+def test_checkpoints_survive_odd_file_names_and_skip_entries_of_the_wrong_type(tmp_path, caplog):
+    state = tmp_path / "state"
+    store = store_at(state)
+    odd = os.fsdecode(bytes(tmp_path / "app-") + b"\xff.log")  # not UTF-8: Python keeps it as a surrogate
+    store.put(Checkpoint("1:1", "app", odd, 10, 4, "x", None, time.time()))
+    store.flush()
+    raw = orjson.loads((state / "checkpoints.json").read_bytes())
+    raw["files"].append({"key": "1:2", "source": "app", "path": "b.log", "offset": "10", "head_length": 4,
+                         "head_digest": "x", "tail_digest": None, "seen": 1.0})
+    (state / "checkpoints.json").write_bytes(orjson.dumps(raw))
+    again = store_at(state)
+    assert [(cp.key, cp.path, cp.offset) for cp in again.entries.values()] == [
+        ("1:1", str(tmp_path / "app-") + "\\xff.log", 10)]
+    assert [e["entry"][:25] for e in events(caplog, "checkpoint_entry_skipped")] == ["{'key': '1:2', 'source': "]
+
+
 def test_latin1_is_configurable_and_invalid_bytes_are_replaced_and_counted(tmp_path):
     (tmp_path / "l1.log").write_bytes(b'{"id": "l1", "provider": "smpp", "body": "caf\xe9"}\n')
     (tmp_path / "u8.log").write_bytes(b'{"id": "u8", "provider": "smpp", "body": "bad \xff byte"}\n' + line("u8-next"))

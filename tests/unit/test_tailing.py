@@ -77,6 +77,24 @@ def test_oversize_partial_line_is_not_buffered_while_it_grows(tmp_path):
     assert texts(t.read_lines()[0]) == [b"after"]
 
 
+def test_an_oversize_line_being_skipped_is_not_settled_until_its_newline(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_bytes(b"ok1\n" + b"y" * 500)
+    t = tailer(p, max_line_bytes=100)
+    assert texts(t.read_lines()[0]) == [b"ok1"]
+    assert t.offset == 504 and t.settled == 4, "a restart now reads the long line from its start"
+    append(p, b"y" * 50 + b"\nok2\n")
+    assert texts(t.read_lines()[0]) == [b"ok2"]
+    assert t.settled == t.offset == 559
+
+
+def test_the_line_limit_does_not_count_a_crlf_ending(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_bytes(b"a" * 64 + b"\r\n" + b"b" * 64 + b"\n" + b"c" * 65 + b"\r\n")
+    lines, oversize, _ = tailer(p, max_line_bytes=64).read_lines()
+    assert texts(lines) == [b"a" * 64, b"b" * 64] and oversize == 1
+
+
 def test_change_notices_truncation_and_rewrites(tmp_path):
     p = tmp_path / "a.log"
     p.write_bytes(b"first line of the file\nsecond line\n")
