@@ -175,7 +175,7 @@ def compile_condition(spec: Any, ctx: Context, where: str) -> Callable[[Any], bo
     """A `when:` compiled to one function `fields -> bool`."""
     gen = _Codegen(ctx)
     expr = gen.condition(spec, where)
-    return gen.function(f"def when(f):\n    return {expr}\n", "when")
+    return gen.function(f"def when(f):\n    return {expr}\n", "when", where)
 
 
 def compile_path(path: str) -> Getter:
@@ -296,6 +296,8 @@ class _Codegen:
         for literal, name, _spec, _conv in parsed:
             if literal:
                 pieces.append(self.bind("c", literal))
+            if name == "":
+                raise self.ctx.error(where, "named fields in the template, like {smsc}; got {}")
             if name:
                 field = self.path(name)
                 if field.kind == NONE:
@@ -303,6 +305,8 @@ class _Codegen:
                 t = self.temp()
                 checks.append(f"({t} := {field.code if field.kind == TEXT else f'_to_str({field.code})'})")
                 pieces.append(t)
+        if not pieces:
+            raise self.ctx.error(where, "a template with text or {fields}, like 'kannel-{smsc}-{fid}'")
         joined = f"''.join(({', '.join(pieces)},))"
         return Expr(f"({joined} if {' and '.join(checks)} else None)" if checks else joined, TEXT)
 
@@ -310,6 +314,8 @@ class _Codegen:
         """A `when:` as one boolean expression: {field: path, equals|in|exists|prefix|matches}; a list = all."""
         ctx = self.ctx
         specs = spec if isinstance(spec, list) else [spec]
+        if not specs:
+            raise ctx.error(where, "at least one condition {field: path, equals|in|exists|prefix|matches: value}")
         checks: list[str] = []
         for i, c in enumerate(specs):
             w = f"{where}[{i}]" if isinstance(spec, list) else where
@@ -356,6 +362,9 @@ class _Codegen:
         unknown = [k for k in spec if k not in MODIFIERS and k not in SOURCES]
         if unknown:
             raise ctx.error(f"{where}.{unknown[0]}", f"one of {', '.join(SOURCES + MODIFIERS)}")
+        for needs, needed in (("tz", "time"), ("default", "map")):
+            if needs in spec and needed not in spec:
+                raise ctx.error(f"{where}.{needs}", f"`{needs}:` only together with `{needed}:`")
         chosen = [k for k in ("field", "const", "template", "fn", "first") if k in spec]
         if len(chosen) != 1:
             raise ctx.error(where, "exactly one of field, const, template, fn or first")
@@ -383,7 +392,7 @@ class _Codegen:
                 base = Expr(code, _join(option.kind, base.kind))
         else:
             name = spec["fn"]
-            func = FUNCTIONS.get(name)
+            func = FUNCTIONS.get(name) if isinstance(name, str) else None
             if func is None:
                 raise ctx.error(f"{where}.fn", f"one of {', '.join(sorted(FUNCTIONS))}, got {name!r}")
             raw_args = spec.get("args", [])
@@ -433,7 +442,11 @@ class _Codegen:
                     kind = _join(kind, _kind_of(v))
                 code = f"{m}.get({key}, {default.code})"
             elif step == "time":
-                p = self.bind("time", _time_parser(str(spec["time"]), _zone(spec.get("tz"), ctx, f"{where}.tz")))
+                fmt = str(spec["time"])
+                if not tf.valid_time_format(fmt):
+                    raise ctx.error(f"{where}.time", "iso, epoch, epoch_ms, smpp or a strptime format such as "
+                                                     f"'%Y-%m-%d %H:%M:%S'; got {fmt!r}")
+                p = self.bind("time", _time_parser(fmt, _zone(spec.get("tz"), ctx, f"{where}.tz")))
                 code, kind = f"{p}({t})", DATE
             elif step == "phone":
                 # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
@@ -442,8 +455,10 @@ class _Codegen:
                 code = f"_e164_str({t}, {c})" if text else (
                     f"(_e164_str({t}, {c}) if {t}.__class__ is str else _e164({t}, {c}))")
                 kind = TEXT
-            else:  # prefix
-                code, kind = f"({self.bind('c', str(spec['prefix']))} + str({t}))", TEXT
+            else:  # prefix: to text only (a list or object has no text to prefix)
+                pre, u = self.bind("c", str(spec["prefix"])), self.temp()
+                code = f"({pre} + {t})" if text else f"({pre} + {u} if ({u} := _to_str({t})) else None)"
+                kind = TEXT
             guard = f"({t} := {base.code})" if base.kind in _KNOWN else (
                 f"({t} := {base.code}) is not None and {t} != ''")
             base = Expr(f"({code} if {guard} else None)", kind)
@@ -460,8 +475,11 @@ class _Codegen:
             self.derived[str(name)] = Expr(local, expr.kind)
         return lines
 
-    def function(self, source: str, name: str) -> Callable[..., Any]:
-        code = compile(source, f"<mapping {name}>", "exec")
+    def function(self, source: str, name: str, where: str) -> Callable[..., Any]:
+        try:
+            code = compile(source, f"<mapping {name}>", "exec")
+        except (SyntaxError, RecursionError, MemoryError):  # Python's own limits on nesting
+            raise self.ctx.error(where, "a less deeply nested spec (fewer `first` options or levels)") from None
         exec(code, self.ns)
         return self.ns[name]
 
@@ -485,7 +503,7 @@ def compile_value(spec: Any, ctx: Context, where: str) -> Getter:
     """Turn one value spec into a getter `fields -> value | None`."""
     gen = _Codegen(ctx)
     expr = gen.value(spec, where)
-    return gen.function(f"def get(f):\n    return {expr.code}\n", "get")
+    return gen.function(f"def get(f):\n    return {expr.code}\n", "get", where)
 
 
 # The kind a record field needs for the contract to hold without a check per record.
@@ -500,10 +518,11 @@ def _check(name: str, expr: Expr) -> str | None:
     return None
 
 
-def compile_mapping(spec: Any, ctx: Context, where: str,
-                    derive: Mapping[str, Any] | None = None) -> Callable[[Any], dict[str, Any]]:
+def compile_mapping(spec: Any, ctx: Context, where: str, derive: Mapping[str, Any] | None = None,
+                    unchecked: tuple[str, ...] = ()) -> Callable[[Any], dict[str, Any]]:
     """A builder `fields -> record` that leaves out every field whose value is unknown and raises InvalidRecord
-    for a record outside Volt's contract (checked only where the mapping cannot guarantee it)."""
+    for a record outside Volt's contract (checked only where the mapping cannot guarantee it). Fields in
+    `unchecked` are the caller's to remove before the record goes anywhere (`body: drop`)."""
     if not isinstance(spec, Mapping) or not spec:
         raise ctx.error(where, "a mapping of Volt field -> value spec")
     gen = _Codegen(ctx)
@@ -525,7 +544,7 @@ def compile_mapping(spec: Any, ctx: Context, where: str,
             continue
         if expr.kind == NONE:
             continue
-        check = _check(name, expr)
+        check = None if name in unchecked else _check(name, expr)
         lines.append(f"    v = {expr.code}")
         lines.append("    if v:" if expr.kind in _KNOWN else "    if v is not None and v != '':")
         if check:
@@ -536,7 +555,7 @@ def compile_mapping(spec: Any, ctx: Context, where: str,
         lines.append(f"    if {' or '.join(f'{k!r} not in r' for k in missing)}: raise _Invalid(_problem(r))")
     lines.append("    return r")
     gen.ns["_consts"] = consts
-    return gen.function("\n".join(lines) + "\n", "build")
+    return gen.function("\n".join(lines) + "\n", "build", where)
 
 
 def _constant(spec: Any) -> tuple[bool, Any]:

@@ -166,7 +166,7 @@ def _passthrough(provider: str | None) -> Callable[[Any], dict[str, Any]]:
 
 
 def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any], provider: str | None,
-                  ctx: Context, where: str) -> Rule:
+                  body_dropped: bool, ctx: Context, where: str) -> Rule:
     w = f"{where}[{index}]"
     if not isinstance(raw, Mapping):
         raise ctx.error(w, "a rule mapping with match/when and map (or drop: true)")
@@ -189,10 +189,13 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
     if not isinstance(derive, Mapping):
         raise ctx.error(f"{w}.derive", "a mapping of new field name -> value spec")
     build = None
-    if not drop and raw.get("map") == "$":
+    spec = raw.get("map")
+    if not drop and spec == "$":
         build = _passthrough(provider)
     elif not drop:
-        mapping = dict(raw.get("map") or {})
+        if not isinstance(spec, Mapping):
+            raise ctx.error(f"{w}.map", "a mapping of Volt field -> value spec ($ for lines already in Volt's shape)")
+        mapping = dict(spec)
         for key, value in overrides.items():
             if value is None:
                 mapping.pop(key, None)
@@ -201,7 +204,7 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
         if provider:  # the source's provider, unless the mapping finds one in the line
             found = mapping.get("provider")
             mapping["provider"] = provider if found is None else {"first": [found, provider]}
-        build = compile_mapping(mapping, ctx, f"{w}.map", derive)
+        build = compile_mapping(mapping, ctx, f"{w}.map", derive, unchecked=("body",) if body_dropped else ())
     keys = _necessary(raw["when"]) if "when" in raw else {}
     skip = Result(name, [], skipped=True) if drop else None
     return Rule(name, regex, when, drop, build, bool(raw.get("segments", True)), keys, skip)
@@ -241,29 +244,32 @@ class Processor:
         if kind not in ("json", "regex"):
             raise ctx.error(f"{where}.parser", f"json or regex, got {kind!r}")
         self.kind = kind
-        rules_raw = list(cfg.spec.get("rules") or []) + list(preset.get("rules") or [])
+        own_rules = cfg.spec.get("rules") or []
+        if not isinstance(own_rules, list):
+            raise ctx.error(f"{where}.rules", "a list of rules")
+        rules_raw = own_rules + list(preset.get("rules") or [])
         line_match = parser.get("match") if isinstance(parser, Mapping) else None
         if kind == "regex" and line_match is not None:
             # One line regex for the whole format (`parser: {type: regex, match: ...}`); rules without their
             # own `match` use it and select their events with `when:`, so a layout change is one regex.
             rules_raw = [{**r, "match": line_match} if isinstance(r, Mapping) and "match" not in r else r
                          for r in rules_raw]
-        # `map:` is the mapping of a source without a format, and a list of overrides for one with a format
-        whole_map = spec.get("map") if cfg.format else cfg.spec.get("map")
+        # `map:` is the whole mapping of a JSON source without a format or rules; otherwise it changes single
+        # fields of every rule's mapping (null removes one)
+        own_map = cfg.spec.get("map")
+        whole_map = spec.get("map") if cfg.format else (own_map if not rules_raw else None)
         if whole_map is not None and not rules_raw:
             rules_raw = [{"name": "default", "map": whole_map}]
         if not rules_raw:
             raise ctx.error(f"{where}.rules", "at least one rule (or a `map:` for a JSON source)")
-        overrides = cfg.spec.get("map") or {}
-        if cfg.format and not isinstance(overrides, Mapping):
+        overrides = {} if not cfg.format and whole_map is not None else (own_map or {})
+        if not isinstance(overrides, Mapping):
             raise ctx.error(f"{where}.map", "a mapping of Volt field -> value spec (null removes a field)")
-        if not cfg.format:
-            overrides = {}
         self.provider = cfg.provider or spec.get("provider")
         if self.provider is not None and (reason := field_problem("provider", self.provider)) is not None:
             raise ctx.error(f"{where}.provider", f"a provider Volt knows: {reason}")
         self.rules = tuple(
-            _compile_rule(r, i, kind, overrides, self.provider, ctx, f"{where}.rules")
+            _compile_rule(r, i, kind, overrides, self.provider, cfg.body == "drop", ctx, f"{where}.rules")
             for i, r in enumerate(rules_raw)
         )
         self.groups = _group(self.rules)
@@ -331,16 +337,16 @@ class Processor:
             return rule.skip  # type: ignore[return-value]
         try:
             record = rule.build(fields)  # type: ignore[misc]
+            body = record.get("body")
+            if body is not None:
+                if rule.segments and "segment_count" not in record and isinstance(body, str):
+                    record["segment_count"] = tf.segment_count(body)
+                if self.body_mode == "drop":
+                    del record["body"]
+                elif self.body_mode == "hash" and isinstance(body, str):
+                    record["body"] = tf.body_hash(body)
         except InvalidRecord as exc:
             return Result(rule.name, [], f"record breaks the contract: {exc}")
         except Exception as exc:  # a transform failing on input nobody foresaw must not stop the source
             return Result(rule.name, [], f"mapping failed: {type(exc).__name__}: {exc}")
-        body = record.get("body")
-        if body is not None:
-            if rule.segments and "segment_count" not in record and isinstance(body, str):
-                record["segment_count"] = tf.segment_count(body)
-            if self.body_mode == "drop":
-                del record["body"]
-            elif self.body_mode == "hash" and isinstance(body, str):
-                record["body"] = tf.body_hash(body)
         return Result(rule.name, [record])

@@ -386,6 +386,23 @@ _ISO_LIKE_FORMATS = {
 }
 
 
+def valid_time_format(fmt: str) -> bool:
+    """A `time:` format TimeParser can use: a special name, or a strptime format with a directive that reads
+    back what it writes (catches `ISO` for `iso`, and directives strptime does not know, like `%Q`)."""
+    if fmt in _SPECIAL_FORMATS or fmt in _ISO_LIKE_FORMATS:
+        return True
+    if "%" not in fmt:
+        return False
+    try:
+        datetime.strptime(_FORMAT_PROBE.strftime(fmt), fmt)
+    except ValueError:
+        return False
+    return True
+
+
+_FORMAT_PROBE = datetime(2026, 11, 27, 1, 35, 5, tzinfo=_UTC)
+
+
 class TimeParser:
     """Parse one source's timestamps to ISO 8601 UTC strings, memoising recent inputs.
 
@@ -423,6 +440,8 @@ class TimeParser:
         return f"TimeParser({self.fmt!r}, {self.tz!r})"
 
     def __call__(self, value: Any) -> str | None:
+        if value is True or value is False:  # never a time, and equal to 1 and 0 as a cache key
+            return None
         cache = self._cache
         try:
             return cache[value]
@@ -973,7 +992,7 @@ def _str_literal(s: str, inner: str, quote: str) -> bytes | str | None:
     if _BAD_STR_ESCAPE.search(inner):
         return _slow_literal(s)
     try:
-        return inner.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        return _whole_characters(inner.encode("latin-1", "backslashreplace").decode("unicode_escape"))
     except (ValueError, UnicodeError):
         return None
 
@@ -985,7 +1004,20 @@ def _slow_literal(s: str) -> bytes | str | None:
             value = ast.literal_eval(s)
     except Exception:
         return None
-    return value if isinstance(value, (bytes, str)) else None
+    if isinstance(value, str):
+        return _whole_characters(value)
+    return value if isinstance(value, bytes) else None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _whole_characters(text: str) -> str:
+    """Python 2 printed an emoji as two escaped UTF-16 halves (u'\\ud83d\\ude00'): join such pairs, and
+    replace a lone half with U+FFFD, so the text can be encoded as UTF-8 (JSON) at all."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 # Characters that str.isprintable() rejects but real messages contain: \t\n\r, every Unicode space (NBSP,

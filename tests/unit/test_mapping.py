@@ -49,6 +49,14 @@ def test_first_template_fn_and_modifiers_in_order():
     assert value({"fn": "split", "args": ["$c", " ", 1]}, f) == "Delivered"
 
 
+def test_prefix_applies_to_text_and_numbers_only_and_booleans_are_never_times():
+    assert value({"field": "a", "prefix": "p-"}, {"a": 5}) == "p-5"
+    assert value({"field": "a", "prefix": "p-"}, {"a": {"text": ""}}) is None  # not its Python repr
+    epoch = {"field": "a", "time": "epoch"}  # one parser and cache for every spec with this format and zone
+    assert value(epoch, {"a": 1}) == "1970-01-01T00:00:01+00:00"
+    assert value(epoch, {"a": True}) is None  # equal to 1 as a cache key, but no time
+
+
 def test_mapping_leaves_unknown_fields_out_and_keeps_constants():
     build = compile_mapping({"id": "$id", "provider": "smpp", "status": {"field": "st", "lower": True},
                              "body": "$body", "error_code": None}, CTX, "map")

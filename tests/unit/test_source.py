@@ -15,10 +15,10 @@ from agent.formats.source import Processor
 
 
 def processor(tmp_path: Path, **source: Any) -> Processor:
+    source = {k: v for k, v in {"parser": "json", **source}.items() if v is not None}
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"),
-                                    "sources": [{"name": "app", "paths": [str(tmp_path / "app.log")], "parser": "json",
-                                                 **source}]}))
+                                    "sources": [{"name": "app", "paths": [str(tmp_path / "app.log")], **source}]}))
     return Processor(load(path).sources[0])
 
 
@@ -87,3 +87,64 @@ def test_values_checked_when_the_config_is_loaded_name_the_key(tmp_path, source,
     with pytest.raises(ConfigError) as err:
         processor(tmp_path, **source)
     assert err.value.key == key and expected in err.value.expected and err.value.file.endswith("agent.yaml")
+
+
+JASMIN_MT = ("2025-03-18 10:00:02 INFO 1187 SMS-MT [cid:c] [queue-msgid:q1] [smpp-msgid:b'6a1f2a02'] "
+             "[status:CommandStatus.ESME_ROK] [prio:0] [dlr:x] [validity:none] [from:b'ACME'] [to:b'447700900111'] "
+             "[content:{content}] [tlvs:none]")
+
+
+@pytest.mark.parametrize(("content", "body"), [
+    (r"u'\ud83d\ude00 hi'", "\U0001f600 hi"),  # Python 2 printed an emoji as two UTF-16 halves
+    (r"u'\ud800 lone'", "\ufffd lone"),  # half a pair cannot be encoded at all: replaced
+])
+def test_jasmin_text_escaped_as_utf16_halves_becomes_whole_characters(tmp_path, content, body):
+    p = processor(tmp_path, format="jasmin", parser=None)
+    result = p.run(JASMIN_MT.format(content=content))
+    assert result.reject is None and result.records[0]["body"] == body
+    assert result.records[0]["body"].encode("utf-8")
+
+
+def test_body_drop_sends_the_record_whatever_type_the_body_had(tmp_path):
+    p = processor(tmp_path, format="twilio", parser=None, body="drop")
+    result = p.run('{"MessageSid":"SM1","SmsStatus":"received","From":"+14155550100","To":"+14155550111",'
+                   '"Body":12345,"NumMedia":"0"}')
+    assert result.reject is None and len(result.records) == 1 and "body" not in result.records[0]
+
+
+def test_a_source_map_with_its_own_rules_changes_every_rule(tmp_path):
+    p = processor(tmp_path, provider="smpp", rules=[{"when": {"field": "t", "equals": "a"}, "map": {"id": "$id"}},
+                                                    {"map": {"id": "$id", "status": "other"}}],
+                  map={"status": "sent", "direction": "outbound"})
+    assert p.run('{"t": "a", "id": "m1"}').records == [
+        {"id": "m1", "provider": "smpp", "status": "sent", "direction": "outbound"}]
+    assert p.run('{"t": "b", "id": "m2"}').records == [
+        {"id": "m2", "provider": "smpp", "status": "sent", "direction": "outbound"}]
+
+
+RULE = "sources[app].rules[default].map"
+
+
+@pytest.mark.parametrize(("source", "key", "expected"), [
+    ({"map": "foo"}, "sources[app].rules[default].map", "a mapping of Volt field"),
+    ({"rules": [{"map": [1, 2]}]}, "sources[app].rules[rule0].map", "a mapping of Volt field"),
+    ({"rules": 5}, "sources[app].rules", "a list of rules"),
+    ({"map": {"id": {"template": ""}}}, f"{RULE}.id.template", "a template with text or {fields}"),
+    ({"map": {"id": {"template": "x-{}"}}}, f"{RULE}.id.template", "named fields"),
+    ({"map": {"id": {"fn": ["split"]}}}, f"{RULE}.id.fn", "one of"),
+    ({"map": {"id": "$id", "message_sent_at": {"field": "t", "tz": "UTC"}}}, f"{RULE}.message_sent_at.tz",
+     "only together with `time:`"),
+    ({"map": {"id": "$id", "status": {"field": "s", "default": "x"}}}, f"{RULE}.status.default",
+     "only together with `map:`"),
+    ({"map": {"id": "$id", "message_sent_at": {"field": "t", "time": "ISO"}}}, f"{RULE}.message_sent_at.time",
+     "iso, epoch, epoch_ms, smpp or a strptime format"),
+    ({"map": {"id": "$id", "message_sent_at": {"field": "t", "time": "%Y %Q"}}}, f"{RULE}.message_sent_at.time",
+     "a strptime format"),
+    ({"rules": [{"name": "r", "when": [], "map": {"id": "$id"}}]}, "sources[app].rules[r].when",
+     "at least one condition"),
+    ({"map": {"id": {"first": [f"$f{i}" for i in range(300)]}}}, RULE, "less deeply nested"),
+])
+def test_specs_of_the_wrong_shape_are_config_errors_naming_the_key(tmp_path, source, key, expected):
+    with pytest.raises(ConfigError) as err:
+        processor(tmp_path, provider="smpp", **source)
+    assert err.value.key == key and expected in err.value.expected
