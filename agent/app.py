@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 import time
@@ -181,8 +182,11 @@ class Agent:
             log.error("reload_rejected", error=str(exc), action="keeping the running config")
             self.notifier.ready()
             return
-        if new.volt != self.cfg.volt or new.queue_max_records != self.cfg.queue_max_records:
-            log.warning("reload_partial", reason="volt and queue settings change only on restart")
+        unapplied = [f.name for f in dataclasses.fields(new)
+                     if f.name != "sources" and getattr(new, f.name) != getattr(self.cfg, f.name)]
+        if unapplied:
+            log.warning("reload_partial", changed=",".join(unapplied),
+                        reason="only sources change on reload; these settings change on restart")
         old = {name: scfg for name, (_, _, scfg) in self.servers.items()}
         wanted = {s.name: s for s in new.sources}
         for name in old:
@@ -194,7 +198,7 @@ class Agent:
                 self._start_source(scfg, processors[name])
                 log.info("source_started", source=name, reason="reload")
         self.checkpoint()
-        self.cfg = new
+        self.cfg = dataclasses.replace(self.cfg, sources=new.sources)  # the rest is still what runs
         log.info("reloaded", sources=",".join(sorted(wanted)))
         self.notifier.ready()
 

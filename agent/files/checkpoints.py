@@ -77,6 +77,9 @@ class CheckpointStore:
         self.max_age = max_age
         self.entries: dict[tuple[str, str], Checkpoint] = {}
         self.sources_started: set[str] = set()
+        # The file was unreadable: which sources had started is unknown, so none counts as a first start
+        # (start_at: end would skip what was never sent).
+        self.offsets_lost = False
         self._dirty = False
 
     def load(self, *, readonly: bool = False) -> None:
@@ -102,7 +105,8 @@ class CheckpointStore:
             with contextlib.suppress(OSError):
                 self.path.rename(broken)
             log.error("checkpoint_file_unreadable", file=str(self.path), error=str(exc), moved_to=str(broken),
-                      action="files without a checkpoint start as on a first start")
+                      action="every file is read from its start: duplicates, never loss")
+            self.offsets_lost = True
             return
         self.sources_started = {s for s in data.get("sources_started", []) if isinstance(s, str)}
         for raw in data.get("files", []):
@@ -145,6 +149,10 @@ class CheckpointStore:
     def remove(self, source: str, key: str) -> None:
         if self.entries.pop((source, key), None) is not None:
             self._dirty = True
+
+    def started(self, source: str) -> bool:
+        """Whether `source` ran before, so `start_at` no longer applies to its files."""
+        return self.offsets_lost or source in self.sources_started
 
     def mark_started(self, source: str) -> None:
         if source not in self.sources_started:

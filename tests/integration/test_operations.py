@@ -91,6 +91,25 @@ def test_sighup_adds_and_removes_sources_and_rejects_a_bad_config(tmp_path, stan
     assert sorted(ids) == ["a-1", "a-2", "a-3", "b-1"], ids
 
 
+def test_settings_that_change_only_on_restart_are_named_at_every_reload(tmp_path, standin):
+    a = tmp_path / "a.jsonl"
+    a.write_bytes(_rec(1, "a"))
+    cfg_path = tmp_path / "c.yaml"
+    write_config(cfg_path, endpoint=standin.url, sources=_source("a", a), state_dir=tmp_path / "state")
+    agent = AgentProcess(cfg_path, tmp_path)
+    try:
+        agent.wait_started()
+        write_config(cfg_path, endpoint=standin.url, sources=_source("a", a), state_dir=tmp_path / "state",
+                     extra="shutdown_timeout: 3s\n")
+        for n in (1, 2):
+            agent.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda n=n: agent.logs().count("msg=reloaded") >= n, 10, what=f"reload {n}")
+    finally:
+        assert agent.stop() == 0
+    partial = [line for line in agent.logs().splitlines() if "msg=reload_partial" in line]
+    assert len(partial) == 2 and all("changed=shutdown_timeout " in line for line in partial), partial
+
+
 def test_metrics_health_and_readiness_over_http(tmp_path, standin):
     log = tmp_path / "a.jsonl"
     log.write_bytes(_rec(1) + _rec(2) + b"{broken\n")
