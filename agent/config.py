@@ -274,6 +274,16 @@ def _source(file: Path, index: int, data: Any, names: set[str]) -> SourceConfig:
     return cfg
 
 
+def _env_name(v: _Section) -> str:
+    """The name of the variable holding the token. A value that is no variable name may be the token pasted
+    in the wrong key, so the error never repeats it."""
+    name = v.str("token_env", "VOLT_TOKEN") or "VOLT_TOKEN"
+    if not re.fullmatch(r"[A-Z_][A-Z0-9_]{0,63}", name):
+        raise v.error("token_env", "the name of an environment variable, like VOLT_TOKEN (upper-case letters, "
+                                   "digits and _); the value is not shown, in case it is the token itself")
+    return name
+
+
 def _volt(file: Path, top: _Section) -> VoltConfig:
     v = top.section("volt")
     endpoint = v.str("endpoint", DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
@@ -297,7 +307,7 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
         )
     cfg = VoltConfig(
         endpoint=endpoint,
-        token_env=v.str("token_env", "VOLT_TOKEN") or "VOLT_TOKEN",
+        token_env=_env_name(v),
         token_file=v.str("token_file"),
         token_inline=v.secret("token"),
         allow_insecure_http=insecure,

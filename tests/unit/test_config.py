@@ -38,3 +38,13 @@ def test_urls_in_error_text_lose_their_credentials():
     text = "ClientHttpProxyError: 407, message='Nope', url='http://user:pa55@127.0.0.1:3128'"
     assert scrub_url_credentials(text) == "ClientHttpProxyError: 407, message='Nope', url='http://***@127.0.0.1:3128'"
     assert shown_url("https://u:p@volt.example/x?token=t#f") == "https://***@volt.example/x"
+
+
+def test_a_token_pasted_into_token_env_is_refused_without_being_repeated(tmp_path):
+    path = tmp_path / "agent.yaml"
+    path.write_text(f"volt:\n  token_env: sk-live-s3cret99\nstate_dir: {tmp_path}\nsources:\n  - name: a\n"
+                    f"    format: volt-jsonl\n    paths: [x]\n")
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert err.value.key == "volt.token_env" and "the name of an environment variable" in err.value.expected
+    assert "s3cret" not in str(err.value)
