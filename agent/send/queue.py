@@ -56,8 +56,7 @@ class RecordQueue:
         self.peak_bytes = 0
         self._lanes: list[deque[Envelope]] = [deque() for _ in range(partitions)]
         self._ready = [asyncio.Event() for _ in range(partitions)]
-        self._space = asyncio.Event()
-        self._space.set()
+        self._waiters: deque[asyncio.Event] = deque()  # producers waiting for room, first come first served
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -68,18 +67,35 @@ class RecordQueue:
         return self.records > 0 and (self.records >= self.max_records or self.bytes + size > self.max_bytes)
 
     def offer(self, env: Envelope) -> bool:
-        """Append without waiting if the budget has room now (the common case; no coroutine per record)."""
-        if self._full(len(env.body)):
+        """Append without waiting if the budget has room now and nobody is waiting for it (the common case;
+        no coroutine per record)."""
+        if self._waiters or self._full(len(env.body)):
             return False
         self._append(env)
         return True
 
     async def put(self, env: Envelope) -> None:
-        """Append to the record's lane; waits (back-pressure) until the budget has room for it."""
-        while self._full(len(env.body)):
-            self._space.clear()
-            await self._space.wait()
+        """Append to the record's lane; waits (back-pressure) in line until the budget has room for it.
+
+        First come, first served: room that frees up goes to the longest waiting producer, so a busy source
+        cannot starve another one (or a large record) by taking every free slot first.
+        """
+        size = len(env.body)
+        if self._waiters or self._full(size):
+            turn = asyncio.Event()
+            self._waiters.append(turn)
+            try:
+                while self._waiters[0] is not turn or self._full(size):
+                    turn.clear()
+                    await turn.wait()
+            finally:
+                self._waiters.remove(turn)
+                self._wake()  # the next in line may fit too (or its turn came because this one was cancelled)
         self._append(env)
+
+    def _wake(self) -> None:
+        if self._waiters:
+            self._waiters[0].set()
 
     def _append(self, env: Envelope) -> None:
         size = len(env.body)
@@ -104,7 +120,7 @@ class RecordQueue:
         """The record is accepted, dead-lettered or abandoned at shutdown: free its room."""
         self.records -= 1
         self.bytes -= len(env.body)
-        self._space.set()
+        self._wake()
         if self.records == 0:
             self._idle.set()
 

@@ -68,6 +68,28 @@ def test_a_record_larger_than_max_bytes_still_goes_through_alone():
     asyncio.run(scenario())
 
 
+def test_room_goes_to_the_longest_waiting_producer_not_to_whoever_offers_first():
+    async def scenario() -> None:
+        q = RecordQueue(partitions=1, max_records=10, max_bytes=600)
+        for i in range(5):
+            assert q.offer(_env(f"s{i}", pad=60))
+        big = asyncio.create_task(q.put(_env("big", pad=400)))  # does not fit until most of the queue is done
+        assert await _blocked(big)
+        for i in range(5):
+            q.finish(await q.get(0))
+            assert not q.offer(_env(f"busy{i}")), "a small record may not slip past the waiting one"
+        await asyncio.wait_for(big, 1)
+        assert q.offer(_env("after"))
+        waiting = [asyncio.create_task(q.put(_env(f"w{i}", pad=400))) for i in range(2)]
+        assert await _blocked(waiting[0]) and await _blocked(waiting[1])
+        waiting[0].cancel()  # a cancelled producer hands its turn on
+        q.finish(await q.get(0))
+        q.finish(await q.get(0))
+        await asyncio.wait_for(waiting[1], 1)
+
+    asyncio.run(scenario())
+
+
 def test_drained_waits_for_every_record_to_finish():
     async def scenario() -> None:
         q = RecordQueue(partitions=2, max_records=10, max_bytes=1 << 20)
