@@ -140,11 +140,20 @@ class FileServer:
             if self.once:
                 while not self._stopping and await self.pump_all():
                     pass
+                self._report_partial_lines()
                 return
             await self._follow()
         finally:
             if self._watcher is not None:
                 self._watcher.stop()
+
+    def _report_partial_lines(self) -> None:
+        """--once ends at the last newline: say what waits for its newline, so it is not mistaken for loss."""
+        for tailer in self.tailers.values():
+            waiting = tailer.read_position - tailer.offset
+            if waiting and not self._stopping:
+                log.info("partial_line_left", source=self.cfg.name, path=tailer.path, bytes=waiting,
+                         action="not sent: a line without its newline yet; read on a later run once it ends")
 
     async def _follow(self) -> None:
         """Read and housekeep until stopped. A reader blocked on a full queue (the sink is down) is
@@ -191,7 +200,10 @@ class FileServer:
         """Scans on watch events, soon after holding back a young file, and periodically (reconciling what
         events missed); releases finished or expired orphans."""
         last_scan = time.monotonic()
-        while True:  # the cadence is looked at every tick: a watch lost in between means polling from then on
+        # The cadence is looked at every tick: a watch lost in between means polling from then on. The loop
+        # also ends on `_stopping`, because Python 3.11's wait_for can swallow a cancel that arrives just as
+        # the event fires.
+        while not self._stopping:
             timeout = max(0.0, min(last_scan + self._scan_every() - time.monotonic(), HOUSEKEEPING_TICK))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._rescan.wait(), timeout)

@@ -47,7 +47,7 @@ def test_lines_appended_after_start_arrive_exactly_as_mapped(tmp_path, standin):
 
 def test_dry_run_once_prints_payloads_and_sends_nothing(tmp_path):
     log = tmp_path / "app.jsonl"
-    log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in RECORDS) + b"not json\n")
+    log.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in RECORDS) + b"not json\n" + b'{"id": "unfinished')
     cfg = write_config(tmp_path / "c.yaml", endpoint="http://127.0.0.1:9/none", sources=_source(log, "end"),
                        state_dir=tmp_path / "state")
     proc = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--config", str(cfg), "--dry-run", "--once"],
@@ -55,6 +55,7 @@ def test_dry_run_once_prints_payloads_and_sends_nothing(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert [orjson.loads(line) for line in proc.stdout.splitlines()] == RECORDS
     assert b"line_rejected" in proc.stderr and b"invalid JSON" in proc.stderr
+    assert b"msg=partial_line_left" in proc.stderr and b"bytes=18 " in proc.stderr  # said, not silently dropped
     assert not (tmp_path / "state").exists(), "dry-run must not write checkpoints"
 
 
