@@ -44,6 +44,9 @@ class _Formatter(logging.Formatter):
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
+LIMITED_KEYS = 1024  # rate-limit keys kept before the quiet ones are forgotten
+
+
 class Log:
     """A named logger taking an event and fields; `limited()` folds repeats within a window into a count."""
 
@@ -76,8 +79,14 @@ class Log:
             return
         if folded:
             fields["repeated"] = folded
+        if key not in self._last and len(self._last) >= LIMITED_KEYS:
+            self._forget(now)
         self._last[key] = (now, 0)
         self._emit(level, event, fields)
+
+    def _forget(self, now: float) -> None:
+        """Keys name files, and files come and go: drop those quiet for an hour so the dict stays small."""
+        self._last = {k: v for k, v in self._last.items() if now - v[0] < 3600.0}
 
 
 def setup(fmt: str = "logfmt", level: str = "info") -> None:

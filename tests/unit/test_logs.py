@@ -1,0 +1,25 @@
+"""Rate-limited log lines: repeats are folded into a count, and the keys (file paths) cannot pile up."""
+
+from __future__ import annotations
+
+import logging
+
+from agent.ops import logs
+
+
+def test_repeats_are_folded_and_quiet_keys_are_forgotten(monkeypatch, caplog):
+    clock = [1000.0]
+    monkeypatch.setattr(logs.time, "monotonic", lambda: clock[0])
+    log = logs.get("volt_agent.test")
+    caplog.set_level(logging.INFO)
+    for _ in range(5):
+        log.limited(logging.WARNING, "read:/a", "read_failed", every=10.0)
+    clock[0] += 11
+    log.limited(logging.WARNING, "read:/a", "read_failed", every=10.0)
+    assert [getattr(r, "fields", {}).get("repeated") for r in caplog.records] == [None, 4]
+
+    for i in range(logs.LIMITED_KEYS):
+        log.limited(logging.INFO, f"read:/rotated-{i}", "read_failed")
+    clock[0] += 3601
+    log.limited(logging.INFO, "read:/new", "read_failed")
+    assert len(log._last) == 1, "keys quiet for an hour are dropped once there are too many"
