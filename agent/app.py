@@ -178,8 +178,9 @@ class Agent:
         try:
             new = load(self.cfg.file, state_dir_override=str(self.cfg.state_dir))
             processors = {s.name: Processor(s) for s in new.sources}
-        except ConfigError as exc:
-            log.error("reload_rejected", error=str(exc), action="keeping the running config")
+        except Exception as exc:  # a ConfigError, or anything else loading may raise: keep what runs
+            error = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+            log.error("reload_rejected", error=error[:500], action="keeping the running config")
             self.notifier.ready()
             return
         unapplied = [f.name for f in dataclasses.fields(new)
@@ -211,6 +212,9 @@ class Agent:
         if not self.dry_run:
             self.store = CheckpointStore(cfg.state_dir, cfg.checkpoint_max_age)
             self.store.load()
+            if self.store.offsets_lost:  # which ran before is unknown: read from the start, never skip to the end
+                for scfg in cfg.sources:
+                    self.store.mark_started(scfg.name)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         if not self.once:

@@ -289,16 +289,20 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
     endpoint = v.str("endpoint", DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
     insecure = v.bool("allow_insecure_http", False)
     if not re.match(r"^https?://[^/\s]+", endpoint):
-        raise v.error("endpoint", f"an https:// URL, got {shown_url(endpoint)!r}")
-    parts = urlsplit(endpoint)
+        shown = repr(shown_url(endpoint)) if "://" in endpoint else "a value that is no URL (not shown: a token?)"
+        raise v.error("endpoint", f"an https:// URL like {DEFAULT_ENDPOINT}, got {shown}")
+    bad_host = f"a URL with a valid host and port (1-65535), got {shown_url(endpoint)!r}"
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port
+    except ValueError:  # a bad port, or a broken [IPv6] host
+        raise v.error("endpoint", bad_host) from None
+    if port == 0:
+        raise v.error("endpoint", bad_host)
     if "@" in parts.netloc or parts.query or parts.fragment:
         raise v.error("endpoint", "a URL without user:password@, query or fragment: the token goes in the "
                                   "Authorization header (token_file, a systemd credential or token_env), never in "
                                   "the URL")
-    try:
-        parts.port  # noqa: B018 (urlsplit checks the port only when asked)
-    except ValueError:
-        raise v.error("endpoint", f"a URL with a port from 1 to 65535, got {shown_url(endpoint)!r}") from None
     if endpoint.startswith("http://") and not insecure:
         raise v.error(
             "endpoint",

@@ -37,6 +37,7 @@ INT_FIELDS = ("segment_count",)
 DATE_FIELDS = frozenset(("message_created_at", "message_sent_at", "message_finalized_at"))
 ALL_FIELDS = frozenset(STRING_FIELDS + INT_FIELDS)
 REQUIRED = ("id", "provider")
+MAX_INT = 2**31 - 1  # no message has more segments; and JSON encoders refuse integers past 64 bits
 
 # ISO 8601 date-time; the contract asks for an offset, which validate() checks separately so the
 # message can say which of the two is wrong.
@@ -88,8 +89,9 @@ def field_problem(key: str, value: Any, *, require_offset: bool = True) -> str |
     if kind is None:
         return f"unknown field {key!r}"
     if kind == _INT:
-        if type(value) is not int or value < 1:
-            return f"field {key!r} must be a positive integer, got {value!r}"
+        if type(value) is not int or not 1 <= value <= MAX_INT:
+            shown = "a larger one" if type(value) is int and value.bit_length() > 64 else repr(value)[:40]
+            return f"field {key!r} must be a positive integer up to {MAX_INT}, got {shown}"
         return None
     if value is None:
         return f"field {key!r} is null (leave unknown fields out)"

@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 CREDENTIAL_NAME = "volt-token"
 
 
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+_USERINFO = re.compile(r"(?<=://)[^/\s?#'\"]*@")  # up to the last @ of the authority: a password may hold one
 
 
 def scrub_url_credentials(text: str) -> str:

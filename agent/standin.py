@@ -15,6 +15,7 @@ Faults are set at start or at runtime with `POST /_faults` (a JSON object, merge
     {"delay": 0.2, "delay_jitter": true}  sleep a random 0..0.2 s instead (reordering races show up)
     {"drop": 1}                      close the next request's connection without any HTTP answer
     {"reject_ids": ["id1"]}          answer 400 for records with these ids (replaces the previous list)
+    {"reject_status": 404}           the status for those records instead of 400 (any 4xx)
     {"clear": true}                  remove every fault first (other keys in the same body then apply)
 
 Order per request: delay, then drop, then injected status, then auth, then the record itself.
@@ -53,7 +54,7 @@ KEEP_RECORDS = 100_000
 KEEP_PEERS = 100_000  # client addresses remembered to count connections; forgotten in bulk past this
 FAULT_KEYS = frozenset(
     ("status", "count", "seconds", "retry_after", "delay", "delay_count", "delay_jitter", "drop", "reject_ids",
-     "clear")
+     "reject_status", "clear")
 )
 RETRY_AFTER_STATUSES = frozenset((429, 503))
 JSON = "application/json"
@@ -92,6 +93,7 @@ class _Faults:
     delay_jitter: bool = False  # sleep uniform(0, delay) instead of delay
     drop: int = 0
     reject_ids: frozenset[str] = frozenset()
+    reject_status: int = 400
 
     @property
     def active(self) -> bool:
@@ -119,6 +121,7 @@ class _Faults:
             out["drop"] = self.drop
         if self.reject_ids:
             out["reject_ids"] = sorted(self.reject_ids)
+            out["reject_status"] = self.reject_status
         return out
 
 
@@ -178,6 +181,11 @@ def _merge_faults(current: _Faults, spec: Any) -> _Faults:
         if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
             raise ValueError("'reject_ids' must be a list of strings")
         new.reject_ids = frozenset(ids)
+    if "reject_status" in spec:
+        status = spec["reject_status"]
+        if not (_is_int(status) and 400 <= status < 500):
+            raise ValueError(f"'reject_status' must be a 4xx status, got {status!r}")
+        new.reject_status = status
     return new
 
 
@@ -372,7 +380,7 @@ class StandIn:
 
         reject_ids = self._faults.reject_ids
         if reject_ids and isinstance(record, dict) and record.get("id") in reject_ids:
-            return self._answer(400, _REJECTED)
+            return self._answer(self._faults.reject_status, _REJECTED)
         reason = problem(record)
         if reason is not None:
             return self._error_answer(422 if isinstance(record, dict) else 400, reason)

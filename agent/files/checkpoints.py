@@ -77,8 +77,8 @@ class CheckpointStore:
         self.max_age = max_age
         self.entries: dict[tuple[str, str], Checkpoint] = {}
         self.sources_started: set[str] = set()
-        # The file was unreadable: which sources had started is unknown, so none counts as a first start
-        # (start_at: end would skip what was never sent).
+        # The file was unreadable: which sources had started is unknown, so the agent counts those configured
+        # now as started (start_at: end would skip what was never sent).
         self.offsets_lost = False
         self._dirty = False
 
@@ -149,10 +149,6 @@ class CheckpointStore:
     def remove(self, source: str, key: str) -> None:
         if self.entries.pop((source, key), None) is not None:
             self._dirty = True
-
-    def started(self, source: str) -> bool:
-        """Whether `source` ran before, so `start_at` no longer applies to its files."""
-        return self.offsets_lost or source in self.sources_started
 
     def mark_started(self, source: str) -> None:
         if source not in self.sources_started:

@@ -106,7 +106,7 @@ class FileServer:
         self._stopped = asyncio.Event()
         self._stopping = False
         self._progressed = False  # the last pump read something
-        self._first_start = store is None or not store.started(cfg.name)
+        self._first_start = store is None or cfg.name not in store.sources_started
         self._watcher: discovery.Watcher | None = None
         self.ready = asyncio.Event()
         name = cfg.name

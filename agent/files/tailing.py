@@ -129,7 +129,8 @@ class FileTailer:
             else:
                 lines.append((base + start, base + nl + 1, buf[start:end]))
             start = nl + 1
-        if len(buf) - start > limit:
+        waiting = len(buf) - start
+        if waiting > limit and not (waiting == limit + 1 and buf[-1] == 13):  # its \n may be next: CRLF
             oversize += 1
             self._skipping = True
             self._skip_start = base + start

@@ -150,14 +150,16 @@ def _regex(pattern: str, ctx: Context, where: str) -> re.Pattern[str]:
         raise ctx.error(where, f"a valid regular expression: {exc}") from None
 
 
-def _passthrough(provider: str | None) -> Callable[[Any], dict[str, Any]]:
-    """`map: $`: lines already in Volt's shape are the record itself, minus unknown values, checked whole."""
+def _passthrough(provider: str | None, body_dropped: bool) -> Callable[[Any], dict[str, Any]]:
+    """`map: $`: lines already in Volt's shape are the record itself, minus unknown values, checked whole
+    (without the body when `body: drop` removes it anyway)."""
 
     def build(obj: dict[str, Any]) -> dict[str, Any]:
         record = clean(obj)
         if provider and "provider" not in record:
             record["provider"] = provider
-        reason = problem(record)
+        checked = {k: v for k, v in record.items() if k != "body"} if body_dropped and "body" in record else record
+        reason = problem(checked)
         if reason is not None:
             raise InvalidRecord(reason)
         return record
@@ -191,7 +193,7 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
     build = None
     spec = raw.get("map")
     if not drop and spec == "$":
-        build = _passthrough(provider)
+        build = _passthrough(provider, body_dropped)
     elif not drop:
         if not isinstance(spec, Mapping):
             raise ctx.error(f"{w}.map", "a mapping of Volt field -> value spec ($ for lines already in Volt's shape)")
@@ -265,6 +267,9 @@ class Processor:
         overrides = {} if not cfg.format and whole_map is not None else (own_map or {})
         if not isinstance(overrides, Mapping):
             raise ctx.error(f"{where}.map", "a mapping of Volt field -> value spec (null removes a field)")
+        if overrides and any(isinstance(r, Mapping) and r.get("map") == "$" for r in rules_raw):
+            raise ctx.error(f"{where}.map", "no `map:` with a format whose lines are already records (map: $): "
+                                            "use `provider:`, or a source without a format and its own mapping")
         self.provider = cfg.provider or spec.get("provider")
         if self.provider is not None and (reason := field_problem("provider", self.provider)) is not None:
             raise ctx.error(f"{where}.provider", f"a provider Volt knows: {reason}")

@@ -617,6 +617,9 @@ def kannel_text(text: str, coding: str | int) -> str | None:
     return decoded or None
 
 
+_MAX_SMS_OCTETS = 255 * 140  # a concatenated SMS has at most 255 parts
+
+
 def kannel_segments(text: str, coding: str | int, length: str | int | None) -> int:
     """Segment count of a Kannel message from its coding and ``[msg:LEN:…]`` length.
 
@@ -624,12 +627,13 @@ def kannel_segments(text: str, coding: str | int, length: str | int | None) -> i
     * coding 0 / -1 (GSM): the septets of the *printed* text. LEN counts UTF-8 bytes and the text shows one "."
       per non-ASCII byte, so "é" counts 2 instead of 1 and "€" 3 instead of 2; that slight over-count is the
       accepted approximation (kannel-FORMAT §7) and only matters within a few characters of 160 / 153 n.
-    A missing or bad LEN falls back to the text (hex length / 2 for octet codings).
+    A missing or bad LEN (more than the 255 parts of 140 octets any SMS can have) falls back to the text (hex
+    length / 2 for octet codings).
     """
     c = (coding if isinstance(coding, str) else str(coding)).strip()
     if c == "2" or c == "1":
         n = _to_int(length)
-        if n is None:
+        if n is None or not 0 <= n <= _MAX_SMS_OCTETS:
             n = len(text) // 2 if isinstance(text, str) else 0
         return segment_count_ucs2_bytes(n)
     if not text or not isinstance(text, str) or len(text) <= 80:  # <= 80 chars: at most 160 septets, no count
@@ -645,7 +649,7 @@ def _to_int(value: Any) -> int | None:
         return value
     if isinstance(value, str):
         s = value.strip()
-        if s.isascii() and s.isdigit():
+        if s.isascii() and s.isdigit() and len(s) <= 18:  # longer is no length, and int() refuses 4,300+ digits
             return int(s)
     return None
 

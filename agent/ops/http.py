@@ -108,7 +108,9 @@ class OpsServer:
         except Exception as exc:
             log.error("metrics_render_failed", error=repr(exc))
             return web.Response(status=500, text="metrics rendering failed")
-        return web.Response(body=body.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+        # a path label of a file whose name is not UTF-8 is escaped, not allowed to fail the whole scrape
+        return web.Response(body=body.encode("utf-8", "backslashreplace"),
+                            headers={"Content-Type": METRICS_CONTENT_TYPE})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         # Liveness only: answering at all means the process and its event loop are alive.

@@ -15,8 +15,10 @@ from enum import Enum
 
 RETRIABLE_STATUS = frozenset({408, 429}) | frozenset(range(500, 600))
 AUTH_STATUS = frozenset({401, 403})
-# No messages endpoint at this URL (404, 405) or a proxy refusing us (407): about the configuration, not the record.
-ENDPOINT_STATUS = frozenset({404, 405, 407})
+# No messages endpoint at this URL (404, 405) or a proxy refusing us (407): about the configuration, not the
+# record. A 404/405 from an endpoint known to exist is about the record after all (the sender checks).
+NOT_FOUND_STATUS = frozenset({404, 405})
+ENDPOINT_STATUS = NOT_FOUND_STATUS | {407}
 # A server may ask for a long pause, but a typo or a broken proxy must not park the data for a day.
 RETRY_AFTER_MAX = 900.0
 _SECONDS = re.compile(r"[0-9]+")  # ASCII only: str.isdigit() also accepts "²", which float() refuses

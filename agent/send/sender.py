@@ -3,9 +3,10 @@
 Retriable failures (connection errors, timeouts, 408, 429, 5xx) wait with full-jitter backoff, at least
 as long as Retry-After asks, unlimited by default: data waits, it is not dropped. While Volt is down only
 one worker probes it; the others wait for it to come back, so an outage sees one request at a time, not
-`concurrency` (the stampede Vector's issue 4724 describes). 401/403, redirects, 404/405 and 407 are
-configuration problems: the data is kept, retried slowly, with an actionable error at most once a minute.
-Other 4xx go to the dead-letter file. Redirects are never followed: the token goes to the configured endpoint only.
+`concurrency` (the stampede Vector's issue 4724 describes). 401/403, redirects, 407, and 404/405 from a URL
+that is no messages endpoint are configuration problems: the data is kept, retried slowly, with an actionable
+error at most once a minute. Other 4xx go to the dead-letter file. Redirects are never followed: the token
+goes to the configured endpoint only.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from agent.ops.metrics import AgentMetrics
 from agent.secrets import Secret, scrub_url_credentials
 from agent.send.deadletter import DeadLetters
 from agent.send.queue import Envelope, RecordQueue
-from agent.send.retry import Outcome, classify, retry_delay
+from agent.send.retry import NOT_FOUND_STATUS, Outcome, classify, retry_delay
 
 log = logs.get("volt_agent.sender")
 USER_AGENT = f"volt-agent/{__version__}"
@@ -199,6 +200,7 @@ class Sender:
         self.last_contact: float | None = None
         self.token_rejected = False
         self.failed: BaseException | None = None  # a worker that died of a bug; the agent stops on it
+        self._endpoint_known = False  # volt.endpoint answered as a messages endpoint (see _endpoint_exists)
 
     async def __aenter__(self) -> Sender:
         # One connection per worker, kept alive between records; proxies from HTTP(S)_PROXY/NO_PROXY;
@@ -284,6 +286,8 @@ class Sender:
             if outcome is Outcome.ACCEPTED:
                 self._accepted()
                 return
+            if answer.status in NOT_FOUND_STATUS and await self._endpoint_exists():
+                outcome = Outcome.REJECT  # the URL is right, so Volt means this record
             if outcome is Outcome.REJECT:
                 self._reachable()
                 if self._dead_letter(env, answer, f"Volt refused the record with HTTP {answer.status}"):
@@ -307,12 +311,21 @@ class Sender:
             self.m.records_retried.inc()
             await asyncio.sleep(delay)
 
+    async def _endpoint_exists(self) -> bool:
+        """Whether volt.endpoint is a messages endpoint: known once a record was accepted, else asked with an
+        empty POST (as `ping` does). A wrong path answers that with 404/405 too; a right one does not."""
+        if not self._endpoint_known:
+            probe = await self._post(b"")
+            self._endpoint_known = probe.status is not None and classify(probe.status) is not Outcome.ENDPOINT
+        return self._endpoint_known
+
     def _reachable(self) -> None:
         down_for = self.gate.succeeded()
         if down_for is not None:
             log.info("volt_reachable_again", down_s=round(down_for, 3))
 
     def _accepted(self) -> None:
+        self._endpoint_known = True
         self._reachable()
         if self.token_rejected:
             self.token_rejected = False

@@ -452,25 +452,6 @@ def test_checkpoints_survive_odd_file_names_and_skip_entries_of_the_wrong_type(t
     assert [e["entry"][:25] for e in events(caplog, "checkpoint_entry_skipped")] == ["{'key': '1:2', 'source': "]
 
 
-def test_an_unreadable_checkpoint_file_means_reading_from_the_start_not_the_end(tmp_path, caplog):
-    log = tmp_path / "app.log"
-    log.write_bytes(lines("old", 3))
-    state = tmp_path / "state"
-    state.mkdir()
-    (state / "checkpoints.json").write_bytes(b'{"version": 1, "files": [')  # cut off mid-write by a bad disk
-    cfg = source_config(tmp_path, [str(log)], start_at="end")
-    sink = Capture()
-
-    async def main() -> None:
-        async with running(make_server(cfg, sink, store_at(state))):
-            await until(lambda: len(sink.records) == 3, what="the 3 lines already there")
-
-    asyncio.run(main())
-    assert sink.ids() == ["old-0", "old-1", "old-2"]
-    assert [e["action"] for e in events(caplog, "checkpoint_file_unreadable")] == [
-        "every file is read from its start: duplicates, never loss"]
-
-
 def test_latin1_is_configurable_and_invalid_bytes_are_replaced_and_counted(tmp_path):
     (tmp_path / "l1.log").write_bytes(b'{"id": "l1", "provider": "smpp", "body": "caf\xe9"}\n')
     (tmp_path / "u8.log").write_bytes(b'{"id": "u8", "provider": "smpp", "body": "bad \xff byte"}\n' + line("u8-next"))

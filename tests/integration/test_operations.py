@@ -110,6 +110,23 @@ def test_settings_that_change_only_on_restart_are_named_at_every_reload(tmp_path
     assert len(partial) == 2 and all("changed=shutdown_timeout " in line for line in partial), partial
 
 
+def test_an_unreadable_checkpoint_file_means_reading_from_the_start_not_the_end(tmp_path, standin):
+    a = tmp_path / "a.jsonl"
+    a.write_bytes(_rec(1, "a") + _rec(2, "a"))
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "checkpoints.json").write_bytes(b'{"version": 1, "files": [')  # cut off by a failing disk
+    cfg = write_config(tmp_path / "c.yaml", endpoint=standin.url, state_dir=state,
+                       sources=_source("a", a).replace("start_at: beginning", "start_at: end"))
+    agent = AgentProcess(cfg, tmp_path)
+    try:
+        wait_for(lambda: len(standin.records()) == 2, 15, what="both lines that were never sent")
+    finally:
+        assert agent.stop() == 0
+    assert "msg=checkpoint_file_unreadable" in agent.logs() and "duplicates, never loss" in agent.logs()
+    assert list(state.glob("checkpoints.broken-*")), "the unreadable file is kept for a person to look at"
+
+
 def test_metrics_health_and_readiness_over_http(tmp_path, standin):
     log = tmp_path / "a.jsonl"
     log.write_bytes(_rec(1) + _rec(2) + b"{broken\n")

@@ -217,12 +217,14 @@ def test_retry_after_seconds_and_http_date_are_honoured(tmp_path, standin):
         assert run.agent.stop() == 0, run.agent.logs()
 
 
-def test_400_for_one_record_is_dead_lettered_and_the_offset_moves_on(tmp_path, standin):
+# 404 for one record from an endpoint that exists (it answers an empty POST) is about the record, not the URL
+@pytest.mark.parametrize("status", [400, 404])
+def test_4xx_for_one_record_is_dead_lettered_and_the_offset_moves_on(tmp_path, standin, status):
     records = _interleaved(ids=6, per_id=3, seed=8)
     bad = [_record("bad-1", 1), _record("bad-1", 2)]
-    records[4:4] = bad[:1]
+    records[:0] = bad[:1]  # first, before anything was accepted: the endpoint is not known yet
     records.insert(12, bad[1])
-    standin.faults({"reject_ids": ["bad-1"]})
+    standin.faults({"reject_ids": ["bad-1"], "reject_status": status})
     run = Run(tmp_path, standin, records, volt="  concurrency: 3\n")
     try:
         good = [r for r in records if r["id"] != "bad-1"]
@@ -233,7 +235,7 @@ def test_400_for_one_record_is_dead_lettered_and_the_offset_moves_on(tmp_path, s
         dead = read_jsonl(run.dead)
         assert [d["record"] for d in dead] == bad
         for d in dead:
-            assert d["status"] == 400
+            assert d["status"] == status
             assert "rejected by fault injection" in d["response"]
             assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", d["time"])
         assert run.metrics()["volt_agent_records_dead_lettered_total"] == 2

@@ -19,8 +19,11 @@ def _load(tmp_path, endpoint: str):
     ("https://user:s3cret@volt.example/data/messages", "without user:password@"),
     ("https://volt.example/data/messages?access_token=s3cret", "query or fragment"),
     ("https://volt.example/data/messages#s3cret", "query or fragment"),
-    ("https://volt.example:99999/data/messages", "a port from 1 to 65535"),
+    ("https://volt.example:99999/data/messages", "a valid host and port"),
+    ("https://volt.example:0/data/messages", "a valid host and port"),
+    ("https://[::1/data/messages?s3cret", "a valid host and port"),
     ("ftp://volt.example/data?s3cret", "an https:// URL"),
+    ("s3cret-token-pasted-here", "an https:// URL"),
 ])
 def test_an_endpoint_that_cannot_work_or_carries_credentials_is_refused(tmp_path, endpoint, expected):
     with pytest.raises(ConfigError) as err:
@@ -38,6 +41,8 @@ def test_urls_in_error_text_lose_their_credentials():
     text = "ClientHttpProxyError: 407, message='Nope', url='http://user:pa55@127.0.0.1:3128'"
     assert scrub_url_credentials(text) == "ClientHttpProxyError: 407, message='Nope', url='http://***@127.0.0.1:3128'"
     assert shown_url("https://u:p@volt.example/x?token=t#f") == "https://***@volt.example/x"
+    text = "proxy http://u:s3cr@tPass@proxy:3128 refused"  # an @ in the password too
+    assert scrub_url_credentials(text) == "proxy http://***@proxy:3128 refused"
 
 
 def test_a_token_pasted_into_token_env_is_refused_without_being_repeated(tmp_path):

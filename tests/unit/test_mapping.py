@@ -99,7 +99,8 @@ def test_any_field_name_is_safe_in_generated_code(key, text):
     ({"id": "m1", "st": ["sent"]}, "field 'status' must be a string, got list"),
     ({"id": "m1", "ts": "2026-11-27 02:35:05"}, "field 'message_sent_at' is not an ISO 8601 date-time"),
     ({"id": "m1", "ts": "2026-11-27T02:35:05"}, "field 'message_sent_at' has no UTC offset"),
-    ({"id": "m1", "n": 0}, "field 'segment_count' must be a positive integer, got 0"),
+    ({"id": "m1", "n": 0}, "field 'segment_count' must be a positive integer up to 2147483647, got 0"),
+    ({"id": "m1", "n": 10**30}, "field 'segment_count' must be a positive integer up to 2147483647, got a larger"),
     ({"id": "m1", "p": "Twilio"}, "provider 'Twilio' is not one Volt knows"),
     ({"id": {"sid": "x"}}, "field 'id' must be a string, got dict"),
 ])

@@ -148,3 +148,20 @@ def test_specs_of_the_wrong_shape_are_config_errors_naming_the_key(tmp_path, sou
     with pytest.raises(ConfigError) as err:
         processor(tmp_path, provider="smpp", **source)
     assert err.value.key == key and expected in err.value.expected
+
+
+def test_a_passthrough_source_refuses_field_overrides_and_sends_any_body_when_dropping_it(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        processor(tmp_path, format="volt-jsonl", parser=None, map={"status": None})
+    assert err.value.key == "sources[app].map" and "already records" in err.value.expected
+    p = processor(tmp_path, format="volt-jsonl", parser=None, body="drop")
+    assert p.run('{"id": "m1", "provider": "smpp", "body": 5}').records == [{"id": "m1", "provider": "smpp"}]
+
+
+@pytest.mark.parametrize("length", ["99999999999999999999999", "9" * 5000])
+def test_a_kannel_length_no_sms_can_have_falls_back_to_the_text(tmp_path, length):
+    p = processor(tmp_path, format="kannel", parser=None)
+    line = ("2026-11-27 02:35:02 Sent SMS [SMSC:s] [SVC:t] [ACT:] [BINF:] [FID:f1] [META:] [from:123] [to:456] "
+            f"[flags:-1:2:-1:-1:31] [msg:{length}:00480069] [udh:0:]")
+    result = p.run(line)
+    assert result.reject is None and result.records[0]["segment_count"] == 1 and result.records[0]["body"] == "Hi"

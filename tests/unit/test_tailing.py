@@ -95,6 +95,15 @@ def test_the_line_limit_does_not_count_a_crlf_ending(tmp_path):
     assert texts(lines) == [b"a" * 64, b"b" * 64] and oversize == 1
 
 
+def test_a_crlf_line_at_the_limit_is_taken_even_when_a_read_ends_between_cr_and_lf(tmp_path):
+    p = tmp_path / "a.log"
+    p.write_bytes(b"a" * 64 + b"\r")
+    t = tailer(p, max_line_bytes=64)
+    assert t.read_lines() == ([], 0, True)
+    append(p, b"\nnext\n")
+    assert texts(t.read_lines()[0]) == [b"a" * 64, b"next"]
+
+
 def test_change_notices_truncation_and_rewrites(tmp_path):
     p = tmp_path / "a.log"
     p.write_bytes(b"first line of the file\nsecond line\n")
