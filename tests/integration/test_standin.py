@@ -357,7 +357,7 @@ def test_reject_ids_only_rejects_those_ids(tmp_path: Path) -> None:
 def test_clear_removes_every_fault(tmp_path: Path) -> None:
     async def scenario(s: StandIn, session: aiohttp.ClientSession) -> None:
         s.set_faults({"status": 503, "retry_after": "1", "delay": 5, "drop": 3, "reject_ids": [RECORD["id"]]})
-        assert set(s.faults) == {"status", "retry_after", "delay", "drop", "reject_ids"}
+        assert set(s.faults) == {"status", "retry_after", "delay", "drop", "reject_ids", "reject_status"}
         async with session.post(s.base_url + "/_faults", json={"clear": True}) as r:
             assert (await r.json())["faults"] == {}
         started = time.monotonic()
