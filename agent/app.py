@@ -175,10 +175,14 @@ class Agent:
 
     async def reload(self) -> None:
         self.notifier.reloading()
+        processors: dict[str, Processor] = {}
         try:
             new = load(self.cfg.file, state_dir_override=str(self.cfg.state_dir))
-            processors = {s.name: Processor(s) for s in new.sources}
+            for scfg in new.sources:
+                processors[scfg.name] = Processor(scfg)
         except Exception as exc:  # a ConfigError, or anything else loading may raise: keep what runs
+            for processor in processors.values():
+                processor.close()
             error = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
             log.error("reload_rejected", error=error[:500], action="keeping the running config")
             self.notifier.ready()
@@ -198,6 +202,8 @@ class Agent:
             if name not in self.servers:
                 self._start_source(scfg, processors[name])
                 log.info("source_started", source=name, reason="reload")
+            else:
+                processors[name].close()  # unchanged: the running one stays (and keeps its rejects file)
         self.checkpoint()
         self.cfg = dataclasses.replace(self.cfg, sources=new.sources)  # the rest is still what runs
         log.info("reloaded", sources=",".join(sorted(wanted)))

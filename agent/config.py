@@ -288,7 +288,7 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
     v = top.section("volt")
     endpoint = v.str("endpoint", DEFAULT_ENDPOINT) or DEFAULT_ENDPOINT
     insecure = v.bool("allow_insecure_http", False)
-    if not re.match(r"^https?://[^/\s]+", endpoint):
+    if not re.match(r"^https?://[^/\s]+", endpoint) or re.search(r"[\s\x00-\x1f\x7f]", endpoint):
         shown = repr(shown_url(endpoint)) if "://" in endpoint else "a value that is no URL (not shown: a token?)"
         raise v.error("endpoint", f"an https:// URL like {DEFAULT_ENDPOINT}, got {shown}")
     bad_host = f"a URL with a valid host and port (1-65535), got {shown_url(endpoint)!r}"
@@ -297,7 +297,7 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
         port = parts.port
     except ValueError:  # a bad port, or a broken [IPv6] host
         raise v.error("endpoint", bad_host) from None
-    if port == 0:
+    if port == 0 or not parts.hostname:
         raise v.error("endpoint", bad_host)
     if "@" in parts.netloc or parts.query or parts.fragment:
         raise v.error("endpoint", "a URL without user:password@, query or fragment: the token goes in the "

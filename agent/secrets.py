@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 CREDENTIAL_NAME = "volt-token"
 
 
-_USERINFO = re.compile(r"(?<=://)[^/\s?#'\"]*@")  # up to the last @ of the authority: a password may hold one
+_USERINFO = re.compile(r"(?<=://)[^/\s]*@")  # to the last @ before the path: a password may hold @ or quotes
 
 
 def scrub_url_credentials(text: str) -> str:

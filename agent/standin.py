@@ -15,7 +15,8 @@ Faults are set at start or at runtime with `POST /_faults` (a JSON object, merge
     {"delay": 0.2, "delay_jitter": true}  sleep a random 0..0.2 s instead (reordering races show up)
     {"drop": 1}                      close the next request's connection without any HTTP answer
     {"reject_ids": ["id1"]}          answer 400 for records with these ids (replaces the previous list)
-    {"reject_status": 404}           the status for those records instead of 400 (any 4xx)
+    {"reject_status": 404}           the status for those records instead of 400 (any 4xx; the agent
+                                     dead-letters them, except 401/403/407/408/429, which it holds or retries)
     {"clear": true}                  remove every fault first (other keys in the same body then apply)
 
 Order per request: delay, then drop, then injected status, then auth, then the record itself.

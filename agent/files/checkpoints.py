@@ -94,7 +94,7 @@ class CheckpointStore:
                 raise StateDirError(f"the state directory {self.dir} is not writable by this user")
         try:
             data = orjson.loads(self.path.read_bytes())
-            if not isinstance(data, dict) or not isinstance(data.get("files", []), list):
+            if not isinstance(data, dict) or not isinstance(data.get("files") or [], list):
                 raise ValueError("not a checkpoint document (expected an object with a files list)")
         except FileNotFoundError:
             return
@@ -108,8 +108,9 @@ class CheckpointStore:
                       action="every file is read from its start: duplicates, never loss")
             self.offsets_lost = True
             return
-        self.sources_started = {s for s in data.get("sources_started", []) if isinstance(s, str)}
-        for raw in data.get("files", []):
+        started = data.get("sources_started")
+        self.sources_started = {s for s in started if isinstance(s, str)} if isinstance(started, list) else set()
+        for raw in data.get("files") or []:
             try:
                 cp = Checkpoint(**{k: v for k, v in raw.items() if k in _FIELDS})
             except (TypeError, AttributeError):

@@ -200,7 +200,7 @@ class Sender:
         self.last_contact: float | None = None
         self.token_rejected = False
         self.failed: BaseException | None = None  # a worker that died of a bug; the agent stops on it
-        self._endpoint_known = False  # volt.endpoint answered as a messages endpoint (see _endpoint_exists)
+        self._probe: asyncio.Task[bool | None] | None = None  # the endpoint check in flight, shared by workers
 
     async def __aenter__(self) -> Sender:
         # One connection per worker, kept alive between records; proxies from HTTP(S)_PROXY/NO_PROXY;
@@ -286,8 +286,10 @@ class Sender:
             if outcome is Outcome.ACCEPTED:
                 self._accepted()
                 return
-            if answer.status in NOT_FOUND_STATUS and await self._endpoint_exists():
-                outcome = Outcome.REJECT  # the URL is right, so Volt means this record
+            if answer.status in NOT_FOUND_STATUS:
+                exists = await self._endpoint_exists()
+                # the URL is right, so Volt means this record; no verdict (Volt busy): try again later
+                outcome = Outcome.ENDPOINT if exists is False else Outcome.REJECT if exists else Outcome.RETRY
             if outcome is Outcome.REJECT:
                 self._reachable()
                 if self._dead_letter(env, answer, f"Volt refused the record with HTTP {answer.status}"):
@@ -311,13 +313,22 @@ class Sender:
             self.m.records_retried.inc()
             await asyncio.sleep(delay)
 
-    async def _endpoint_exists(self) -> bool:
-        """Whether volt.endpoint is a messages endpoint: known once a record was accepted, else asked with an
-        empty POST (as `ping` does). A wrong path answers that with 404/405 too; a right one does not."""
-        if not self._endpoint_known:
-            probe = await self._post(b"")
-            self._endpoint_known = probe.status is not None and classify(probe.status) is not Outcome.ENDPOINT
-        return self._endpoint_known
+    async def _endpoint_exists(self) -> bool | None:
+        """Whether volt.endpoint is a messages endpoint, asked with an empty POST as `ping` does, after each 404
+        or 405 (a route that breaks later is caught too). A wrong path answers it with 404/405 (or a redirect
+        or 407) as well; a right one with 2xx or a 4xx about the body. None: no verdict (no answer, 408, 429,
+        5xx). Workers that get a 404 at the same time share one check."""
+        if self._probe is None or self._probe.done():
+            self._probe = asyncio.create_task(self._check_endpoint())
+        return await asyncio.shield(self._probe)
+
+    async def _check_endpoint(self) -> bool | None:
+        await self.limiter.acquire()
+        status = (await self._post(b"")).status
+        verdict = classify(status)
+        if status is None or verdict is Outcome.RETRY or verdict is Outcome.AUTH:
+            return None
+        return verdict is not Outcome.ENDPOINT
 
     def _reachable(self) -> None:
         down_for = self.gate.succeeded()
@@ -325,7 +336,6 @@ class Sender:
             log.info("volt_reachable_again", down_s=round(down_for, 3))
 
     def _accepted(self) -> None:
-        self._endpoint_known = True
         self._reachable()
         if self.token_rejected:
             self.token_rejected = False

@@ -445,6 +445,7 @@ def test_checkpoints_survive_odd_file_names_and_skip_entries_of_the_wrong_type(t
     raw = orjson.loads((state / "checkpoints.json").read_bytes())
     raw["files"].append({"key": "1:2", "source": "app", "path": "b.log", "offset": "10", "head_length": 4,
                          "head_digest": "x", "tail_digest": None, "seen": 1.0})
+    raw["sources_started"] = None  # edited by hand: read as "none started", not a crash
     (state / "checkpoints.json").write_bytes(orjson.dumps(raw))
     again = store_at(state)
     assert [(cp.key, cp.path, cp.offset) for cp in again.entries.values()] == [

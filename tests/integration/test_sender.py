@@ -200,6 +200,21 @@ def test_transient_fault_loses_nothing_and_keeps_order(tmp_path, standin, fault)
     assert read_jsonl(run.dead) == []
 
 
+def test_a_route_that_starts_answering_404_after_records_were_accepted_keeps_the_data(tmp_path, standin):
+    first, later = _interleaved(ids=3, per_id=2, seed=1), _interleaved(ids=4, per_id=2, seed=2)
+    later = [{**r, "id": "late-" + r["id"]} for r in later]
+    run = Run(tmp_path, standin, first, volt="  concurrency: 2\n  auth_retry: 0.3s\n")
+    try:
+        wait_for(lambda: len(standin.records()) == len(first), 20, what="the first records accepted")
+        standin.faults({"status": 404, "seconds": 1.5})  # every request, the endpoint check included
+        _write(run.log, later, "ab")
+        wait_for(lambda: all(r in standin.records() for r in later), 30, what="the later records after the 404s")
+        assert standin.stats()["by_status"]["404"] >= 2 and "msg=endpoint_not_found" in run.agent.logs()
+    finally:
+        assert run.agent.stop() == 0, run.agent.logs()
+    assert read_jsonl(run.dead) == [], "a 404 for everything is the URL, not the records"
+
+
 def test_retry_after_seconds_and_http_date_are_honoured(tmp_path, standin):
     run = Run(tmp_path, standin, [])
     try:

@@ -24,6 +24,8 @@ def _load(tmp_path, endpoint: str):
     ("https://[::1/data/messages?s3cret", "a valid host and port"),
     ("ftp://volt.example/data?s3cret", "an https:// URL"),
     ("s3cret-token-pasted-here", "an https:// URL"),
+    ("https://:443/data/messages", "a valid host and port"),
+    ("https://volt example/data?s3cret", "an https:// URL"),
 ])
 def test_an_endpoint_that_cannot_work_or_carries_credentials_is_refused(tmp_path, endpoint, expected):
     with pytest.raises(ConfigError) as err:
@@ -43,6 +45,7 @@ def test_urls_in_error_text_lose_their_credentials():
     assert shown_url("https://u:p@volt.example/x?token=t#f") == "https://***@volt.example/x"
     text = "proxy http://u:s3cr@tPass@proxy:3128 refused"  # an @ in the password too
     assert scrub_url_credentials(text) == "proxy http://***@proxy:3128 refused"
+    assert scrub_url_credentials("url='http://user:it's@proxy:3128'") == "url='http://***@proxy:3128'"
 
 
 def test_a_token_pasted_into_token_env_is_refused_without_being_repeated(tmp_path):
