@@ -147,9 +147,11 @@ class Agent:
         if self.sender is not None:
             if self.sender.token_rejected:
                 return False, "Volt rejects the token"
-            contact = self.sender.last_contact
-            if self.queue and self.queue.records and (contact is None or time.time() - contact > 60):
-                return False, "Volt not reached recently while records are waiting"
+            if self.sender.held is not None:
+                return False, self.sender.held
+            success = self.sender.last_success
+            if self.queue and self.queue.records and (success is None or time.time() - success > 60):
+                return False, "Volt has accepted nothing for 60 s while records are waiting"
         return True, "ready"
 
     def _register_gauges(self) -> None:
@@ -158,9 +160,15 @@ class Agent:
         self.metrics.queue_bytes.collect_from(lambda: [((), self.queue.bytes if self.queue else 0)])
         self.metrics.files_open.collect_from(lambda: [((), self._files_open())])
         reg.gauge("volt_agent_file_bytes_behind", "Bytes of a followed file not yet acknowledged.",
-                  ["source", "path"],
-                  collect=lambda: [((name, path), behind) for name, (s, _, _) in self.servers.items()
-                                   for path, behind in s.behind()])
+                  ["source", "path"], collect=self._bytes_behind)
+
+    def _bytes_behind(self) -> list[tuple[tuple[str, str], int]]:
+        """Per source and path; a rotated file and its successor can share a name for a while: one series."""
+        total: dict[tuple[str, str], int] = {}
+        for name, (server, _, _) in self.servers.items():
+            for path, behind in server.behind():
+                total[(name, path)] = total.get((name, path), 0) + behind
+        return list(total.items())
 
     # -- signals and reload ---------------------------------------------------------------------
 
@@ -241,8 +249,12 @@ class Agent:
             if cfg.metrics_listen and not self.once:
                 from agent.ops.http import OpsServer
 
-                await stack.enter_async_context(OpsServer(cfg.metrics_listen, self.metrics.registry.render,
-                                                          self.ready))
+                try:
+                    await stack.enter_async_context(OpsServer(cfg.metrics_listen, self.metrics.registry.render,
+                                                              self.ready))
+                except OSError as exc:  # the port is taken (a second instance with a copied config, say)
+                    raise ConfigError(cfg.file, "metrics.listen",
+                                      f"an address free to listen on; {cfg.metrics_listen}: {exc.strerror}") from None
             for scfg in cfg.sources:
                 self._start_source(scfg, processors[scfg.name])
             await self._until_ready()

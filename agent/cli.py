@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import glob
 import os
+import socket
 import sys
+from pathlib import Path
 
 import orjson
 import yaml
@@ -18,7 +19,7 @@ import yaml
 from agent import __version__
 from agent.config import Config, ConfigError, load
 from agent.files.checkpoints import CheckpointStore, StateDirError
-from agent.files.discovery import expand
+from agent.files.discovery import expand, watch_roots
 from agent.files.fingerprint import file_key
 from agent.formats.source import PRESET_DIR, Processor, preset_names
 from agent.ops import logs
@@ -60,11 +61,15 @@ def cmd_parse(args: argparse.Namespace, cfg: Config) -> int:
     scfg = sources[0]
     processor = Processor(scfg)
     guard = FinalStatusMemory(cfg.final_status_memory)
-    inputs = args.files or [p for pattern in scfg.paths for p in sorted(glob.glob(pattern, recursive=True))]
+    inputs = args.files or expand(scfg.paths, scfg.exclude)
     out = sys.stdout.buffer
     counts = {"lines": 0, "records": 0, "rejected": 0, "skipped": 0}
     for name in inputs:
-        stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+        try:
+            stream = sys.stdin.buffer if name == "-" else open(name, "rb")  # noqa: SIM115
+        except OSError as exc:
+            processor.close()
+            return _fail(f"cannot read {name}: {exc.strerror}", EXIT_CONFIG)
         with stream:
             for number, raw in enumerate(stream, 1):
                 text = raw.rstrip(b"\r\n").decode(scfg.encoding, "replace")
@@ -99,18 +104,21 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
     problems: list[str] = []
     for scfg in cfg.sources:
         Processor(scfg).close()
-        matched = [p for pattern in scfg.paths for p in glob.glob(pattern, recursive=True)]
+        for root in watch_roots(scfg.paths):
+            if os.path.isdir(root) and not os.access(root, os.R_OK | os.X_OK):
+                print(f"warning: source {scfg.name}: directory {root} cannot be listed by this user (it needs read "
+                      "and execute permission); no file in it will be found", file=sys.stderr)
+        matched = expand(scfg.paths, scfg.exclude)
         if not matched:
             print(f"warning: source {scfg.name}: no file matches {', '.join(scfg.paths)} yet", file=sys.stderr)
         for path in matched:
-            if os.path.isfile(path) and not os.access(path, os.R_OK):
-                problems.append(f"source {scfg.name}: {path} is not readable by this user "
-                                "(add the agent's user to the log's group)")
+            if not os.access(path, os.R_OK):  # the agent skips it (file_unreadable) and follows the others
+                print(f"warning: source {scfg.name}: {path} is not readable by this user "
+                      "(add the agent's user to the log's group)", file=sys.stderr)
     if not args.dry_run:
-        state = cfg.state_dir
-        probe = state if state.exists() else state.parent
-        if not os.access(probe, os.W_OK):
-            problems.append(f"state_dir {state} is not writable by this user")
+        problem = _state_dir_problem(cfg.state_dir)
+        if problem:
+            problems.append(problem)
         try:
             _token(cfg)
         except TokenError as exc:
@@ -119,15 +127,32 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
         from agent.ops.http import parse_listen
 
         try:
-            parse_listen(cfg.metrics_listen)
+            host, port = parse_listen(cfg.metrics_listen)
+            with socket.create_server((host, port)):  # free now? (a second instance copying the config is not)
+                pass
         except ValueError as exc:
             problems.append(f"{cfg.file}: metrics.listen: {exc}")
+        except OSError as exc:  # maybe this very agent, running: a warning, not an error
+            print(f"warning: {cfg.file}: metrics.listen: cannot listen on {cfg.metrics_listen} now: {exc.strerror} "
+                  "(the agent, if running, holds it; a second instance needs its own port)", file=sys.stderr)
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
     if problems:
         return EXIT_CONFIG
     print(f"{cfg.file}: ok ({len(cfg.sources)} sources)")
     return 0
+
+
+def _state_dir_problem(state: Path) -> str | None:
+    """What stops the agent from using `state` (it creates missing directories), or None."""
+    if state.exists() and not state.is_dir():
+        return f"state_dir {state} is not a directory"
+    probe = state
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        return f"state_dir {state} cannot be created or written by this user ({probe} is not writable)"
+    return None
 
 
 def cmd_state(args: argparse.Namespace, cfg: Config) -> int:

@@ -64,7 +64,7 @@ def watch_roots(patterns: Iterable[str]) -> dict[str, bool]:
                 break
             fixed.append(part)
         root = os.sep.join(fixed) or ("/" if pattern.startswith("/") else ".")
-        recursive = len(fixed) < len(parts) - 1
+        recursive = len(fixed) < len(parts) - 1 or "**" in parts[-1]  # `dir/**` matches files at any depth
         roots[root] = roots.get(root, False) or recursive
     return roots
 
@@ -150,8 +150,17 @@ class Watcher:
                     self._warned.add(root)
                     log.warning("watch_dir_missing", dir=root, fallback="polling until it appears")
                 continue
+            if not os.access(root, os.R_OK | os.X_OK):  # inotify would watch it, but no file in it can be listed
+                if root not in self._warned:
+                    self._warned.add(root)
+                    log.warning("watch_dir_unreadable", dir=root,
+                                hint="the agent's user needs read and execute permission on the directory",
+                                fallback="polling")
+                continue
             try:
-                watch = self._observer.schedule(self._handler, root, recursive=recursive, event_filter=EVENTS)
+                # a symlinked log directory: watch the directory itself, not the link
+                watch = self._observer.schedule(self._handler, root, recursive=recursive, event_filter=EVENTS,
+                                                follow_symlink=True)
             except OSError as exc:
                 if root not in self._warned:
                     self._warned.add(root)

@@ -251,6 +251,9 @@ class FileServer:
                 self._open(path, key, initial, now)
         self._young = {k: t for k, t in self._young.items() if k in seen}
         self._ignored &= seen
+        if initial and not matches:
+            log.warning("no_file_matches", source=self.cfg.name, paths=",".join(self.cfg.paths),
+                        action="following new files as they appear" if not self.once else "nothing to read")
         if initial and self.store is not None:
             self.store.mark_started(self.cfg.name)
         self._wake.set()

@@ -199,6 +199,7 @@ class Sender:
         self.last_success: float | None = None
         self.last_contact: float | None = None
         self.token_rejected = False
+        self.held: str | None = None  # why records are held for a configuration problem (for /readyz)
         self.failed: BaseException | None = None  # a worker that died of a bug; the agent stops on it
         self._probe: asyncio.Task[bool | None] | None = None  # the endpoint check in flight, shared by workers
 
@@ -336,6 +337,7 @@ class Sender:
             log.info("volt_reachable_again", down_s=round(down_for, 3))
 
     def _accepted(self) -> None:
+        self.held = None
         self._reachable()
         if self.token_rejected:
             self.token_rejected = False
@@ -350,6 +352,7 @@ class Sender:
         configuration needs a person. The records are kept and retried every auth_retry."""
         kept = f"records are kept and retried every {self.cfg.auth_retry:g} s"
         status = answer.status
+        self.held = f"records held: Volt answered HTTP {status} (see the log for what to fix)"
         if outcome is Outcome.AUTH:
             self.token_rejected = True
             self.m.token_rejected.inc()

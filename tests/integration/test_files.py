@@ -91,14 +91,24 @@ def test_globs_with_double_star_and_exclude_and_never_compressed_copies(tmp_path
 
 
 def test_watch_roots_are_the_fixed_part_of_each_glob():
-    assert watch_roots(["/var/log/kannel/*.log", "/var/log/**/jasmin/*.log", "/srv/app.log", "rel/x*.log"]) == {
-        "/var/log/kannel": False, "/var/log": True, "/srv": False, "rel": False}
+    assert watch_roots(["/var/log/kannel/*.log", "/var/log/**/jasmin/*.log", "/srv/app.log", "rel/x*.log",
+                        "/opt/gw/**"]) == {
+        "/var/log/kannel": False, "/var/log": True, "/srv": False, "rel": False, "/opt/gw": True}
 
 
-def test_new_file_is_picked_up_through_watch_events(tmp_path):
+@pytest.mark.parametrize("layout", ["plain", "symlinked directory", "subdirectory under a trailing **"])
+def test_new_file_is_picked_up_through_watch_events(tmp_path, layout):
     """Polling and periodic scans are set to a minute, so only inotify events can find the file in time."""
-    (tmp_path / "old.log").write_bytes(line("old"))
-    cfg = source_config(tmp_path, [str(tmp_path / "*.log")], poll_interval=60, scan_interval=60)
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "old.log").write_bytes(line("old"))
+    root = real
+    if layout == "symlinked directory":
+        root = tmp_path / "link"
+        root.symlink_to(real, target_is_directory=True)
+    pattern = str(root / "**") if layout.startswith("subdirectory") else str(root / "*.log")
+    new = real / "sub" / "new.log" if layout.startswith("subdirectory") else real / "new.log"
+    cfg = source_config(tmp_path, [pattern], poll_interval=60, scan_interval=60)
     sink = Capture()
     latency: list[float] = []
 
@@ -106,12 +116,12 @@ def test_new_file_is_picked_up_through_watch_events(tmp_path):
         async with running(make_server(cfg, sink, None)):
             await until(lambda: sink.ids() == ["old"], what="the first file")
             t0 = time.monotonic()
-            (tmp_path / "new.log").write_bytes(line("new"))
+            new.write_bytes(line("new"))
             await until(lambda: "new" in sink.ids(), 10, what="the new file's record")
             latency.append(time.monotonic() - t0)
 
     asyncio.run(main())
-    print(f"new file picked up after {latency[0]:.3f} s (poll and scan intervals: 60 s)")
+    print(f"{layout}: new file picked up after {latency[0]:.3f} s (poll and scan intervals: 60 s)")
     assert latency[0] < 10
 
 

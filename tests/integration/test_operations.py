@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -177,6 +178,77 @@ def test_validate_checks_config_paths_state_and_token(tmp_path):
     missing = validate({})
     assert missing.returncode == 2
     assert "VOLT_TOKEN" in missing.stderr
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "agent.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=30, env={"PATH": "/usr/bin", "VOLT_TOKEN": TOKEN, **(env or {})})
+
+
+def test_validate_follows_what_run_reads_and_where_it_writes(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_bytes(_rec(1))
+    (logs / "a.log.1.gz").write_bytes(b"\x1f\x8b")  # compressed copies are never read
+    (logs / "skip.log").write_bytes(_rec(2))
+    source = f'  - name: a\n    format: volt-jsonl\n    paths: ["{logs}/*.log*"]\n    exclude: [skip.log]\n'
+    nested = tmp_path / "var" / "lib" / "volt"  # two levels below a writable directory: run creates it
+    cfg = write_config(tmp_path / "c.yaml", endpoint="http://127.0.0.1:9/x", sources=source, state_dir=nested)
+    ok = _cli("validate", "--config", str(cfg))
+    assert ok.returncode == 0, ok.stderr
+    parsed = _cli("parse", "--config", str(cfg))
+    assert parsed.returncode == 0 and [orjson.loads(line)["id"] for line in parsed.stdout.splitlines()] == ["r-1"]
+
+    (tmp_path / "state-file").write_text("")
+    as_file = write_config(tmp_path / "f.yaml", endpoint="http://127.0.0.1:9/x", sources=source,
+                           state_dir=tmp_path / "state-file")
+    bad = _cli("validate", "--config", str(as_file))
+    assert bad.returncode == 2 and "is not a directory" in bad.stderr
+
+    missing = _cli("parse", "--config", str(cfg), str(tmp_path / "nope.log"))
+    assert missing.returncode == 2 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_a_metrics_port_in_use_is_a_clear_config_error(tmp_path):
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(b"")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        cfg = write_config(tmp_path / "c.yaml", endpoint="http://127.0.0.1:9/x", sources=_source("a", log),
+                           state_dir=tmp_path / "state", extra=f"metrics:\n  listen: 127.0.0.1:{port}\n")
+        run = _cli("run", "--config", str(cfg))
+        validate = _cli("validate", "--config", str(cfg))
+    assert run.returncode == 2 and "metrics.listen" in run.stderr and "Traceback" not in run.stderr
+    assert validate.returncode == 0 and "cannot listen" in validate.stderr  # maybe the running agent: a warning
+
+
+def test_readyz_says_not_ready_while_records_are_held_for_a_wrong_endpoint(tmp_path, standin):
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(b"")
+    port = free_port()
+    cfg = write_config(tmp_path / "c.yaml", endpoint=standin.url, sources=_source("a", log),
+                       state_dir=tmp_path / "state",
+                       extra=f"metrics:\n  listen: 127.0.0.1:{port}\n", volt="  auth_retry: 0.5s\n")
+    agent = AgentProcess(cfg, tmp_path)
+
+    def readyz() -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    try:
+        agent.wait_started()
+        standin.faults({"status": 404})
+        log.write_bytes(_rec(1))
+        wait_for(lambda: "msg=endpoint_not_found" in agent.logs(), 15, what="the record held")
+        assert readyz() == 503
+        standin.faults({"clear": True})
+        wait_for(lambda: len(standin.records()) == 1, 15, what="the record once the endpoint is right")
+        wait_for(lambda: readyz() == 200, 10, what="ready again")
+    finally:
+        assert agent.stop() == 0
 
 
 def test_a_source_that_fails_stops_the_agent_with_an_error(tmp_path, monkeypatch):
