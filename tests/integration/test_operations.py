@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.conftest import ROOT, TOKEN, AgentProcess, free_port, wait_for, write_config
 
@@ -207,6 +211,31 @@ def test_validate_follows_what_run_reads_and_where_it_writes(tmp_path):
 
     missing = _cli("parse", "--config", str(cfg), str(tmp_path / "nope.log"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to run as another user")
+def test_a_log_directory_the_user_cannot_list_is_named_by_validate_and_run():
+    """Root lists every directory, so the agent runs as nobody here, on a tree outside pytest's private tmp."""
+    top = Path(tempfile.mkdtemp(prefix="volt-perm-"))
+    try:
+        top.chmod(0o755)
+        logs = top / "logs"
+        logs.mkdir()
+        (logs / "a.log").write_bytes(_rec(1))
+        logs.chmod(0o700)
+        cfg = top / "c.yaml"
+        cfg.write_text(f'state_dir: {top}/state\nsources:\n  - name: a\n    format: volt-jsonl\n'
+                       f'    paths: ["{logs}/*.log"]\n    start_at: beginning\n')
+        cfg.chmod(0o644)
+        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "agent.cli"]
+        validate = subprocess.run([*as_nobody, "validate", "--config", str(cfg), "--dry-run"], capture_output=True,
+                                  text=True, cwd=ROOT, timeout=30)
+        run = subprocess.run([*as_nobody, "run", "--config", str(cfg), "--dry-run", "--once"], capture_output=True,
+                             text=True, cwd=ROOT, timeout=30)
+    finally:
+        shutil.rmtree(top)
+    assert validate.returncode == 0 and f"directory {logs} cannot be listed by this user" in validate.stderr
+    assert run.returncode == 0 and "msg=no_file_matches" in run.stderr
 
 
 def test_a_metrics_port_in_use_is_a_clear_config_error(tmp_path):
