@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
 import socket
 import sys
@@ -111,10 +112,12 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
         matched = expand(scfg.paths, scfg.exclude)
         if not matched:
             print(f"warning: source {scfg.name}: no file matches {', '.join(scfg.paths)} yet", file=sys.stderr)
-        for path in matched:
-            if not os.access(path, os.R_OK):  # the agent skips it (file_unreadable) and follows the others
-                print(f"warning: source {scfg.name}: {path} is not readable by this user "
-                      "(add the agent's user to the log's group)", file=sys.stderr)
+        unreadable = [path for path in matched if not os.access(path, os.R_OK)]
+        for path in unreadable:  # the agent skips it (file_unreadable) and follows the others
+            print(f"warning: source {scfg.name}: {path} is not readable by this user", file=sys.stderr)
+        if matched and len(unreadable) == len(matched):
+            problems.append(f"source {scfg.name}: none of its {len(matched)} files is readable by this user "
+                            "(add the agent's user to the logs' group)")
     if not args.dry_run:
         problem = _state_dir_problem(cfg.state_dir)
         if problem:
@@ -132,9 +135,12 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
                 pass
         except ValueError as exc:
             problems.append(f"{cfg.file}: metrics.listen: {exc}")
-        except OSError as exc:  # maybe this very agent, running: a warning, not an error
-            print(f"warning: {cfg.file}: metrics.listen: cannot listen on {cfg.metrics_listen} now: {exc.strerror} "
-                  "(the agent, if running, holds it; a second instance needs its own port)", file=sys.stderr)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:  # no such address here, or a port this user may not use
+                problems.append(f"{cfg.file}: metrics.listen: cannot listen on {cfg.metrics_listen}: {exc.strerror}")
+            else:  # maybe this very agent, running: a warning, not an error
+                print(f"warning: {cfg.file}: metrics.listen: {cfg.metrics_listen} is in use now (the agent, if "
+                      "running, holds it; a second instance needs its own port)", file=sys.stderr)
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
     if problems:
@@ -145,13 +151,16 @@ def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
 
 def _state_dir_problem(state: Path) -> str | None:
     """What stops the agent from using `state` (it creates missing directories), or None."""
-    if state.exists() and not state.is_dir():
-        return f"state_dir {state} is not a directory"
-    probe = state
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
-        return f"state_dir {state} cannot be created or written by this user ({probe} is not writable)"
+    try:
+        probe = state
+        while not probe.exists() and not probe.is_symlink():  # a dangling link is in the way, not missing
+            probe = probe.parent
+        if not probe.is_dir():
+            return f"state_dir {state} cannot be created: {probe} is not a directory"
+        if not os.access(probe, os.W_OK | os.X_OK):
+            return f"state_dir {state} cannot be created or written by this user ({probe} is not writable)"
+    except OSError as exc:
+        return f"state_dir {state} cannot be checked: {exc.strerror}"
     return None
 
 

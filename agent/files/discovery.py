@@ -158,9 +158,10 @@ class Watcher:
                                 fallback="polling")
                 continue
             try:
-                # a symlinked log directory: watch the directory itself, not the link
-                watch = self._observer.schedule(self._handler, root, recursive=recursive, event_filter=EVENTS,
-                                                follow_symlink=True)
+                # a symlinked log directory: watch the directory itself, not the link (only the root is
+                # resolved: following links inside a recursive watch could loop, or watch half the disk)
+                watch = self._observer.schedule(self._handler, os.path.realpath(root), recursive=recursive,
+                                                event_filter=EVENTS)
             except OSError as exc:
                 if root not in self._warned:
                     self._warned.add(root)

@@ -292,7 +292,7 @@ class Sender:
                 # the URL is right, so Volt means this record; no verdict (Volt busy): try again later
                 outcome = Outcome.ENDPOINT if exists is False else Outcome.REJECT if exists else Outcome.RETRY
             if outcome is Outcome.REJECT:
-                self._reachable()
+                self._answered()
                 if self._dead_letter(env, answer, f"Volt refused the record with HTTP {answer.status}"):
                     return
                 delay = cfg.retry_max
@@ -336,12 +336,17 @@ class Sender:
         if down_for is not None:
             log.info("volt_reachable_again", down_s=round(down_for, 3))
 
-    def _accepted(self) -> None:
+    def _answered(self) -> None:
+        """Volt answered about the record itself (accepted or refused it): the token, the URL and any proxy
+        work, so nothing is held for a configuration problem any more."""
         self.held = None
         self._reachable()
         if self.token_rejected:
             self.token_rejected = False
             log.info("token_accepted_again")
+
+    def _accepted(self) -> None:
+        self._answered()
         now = time.time()
         self.last_success = now
         self.m.records_sent.inc()

@@ -125,6 +125,27 @@ def test_new_file_is_picked_up_through_watch_events(tmp_path, layout):
     assert latency[0] < 10
 
 
+def test_symlink_loops_under_a_watched_directory_do_not_stall_start_up(tmp_path):
+    """Links back up the tree (`up -> ..`) under a recursive watch: only the root is resolved, links inside are
+    not followed, so watching starts at once instead of walking the loop."""
+    app = tmp_path / "app"
+    for name in ("a", "b"):
+        (app / name).mkdir(parents=True)
+        (app / name / "up").symlink_to("..", target_is_directory=True)
+    (app / "a" / "current.log").write_bytes(line("a-0"))
+    cfg = source_config(tmp_path, [str(app / "*" / "current.log")], poll_interval=60, scan_interval=60)
+    sink = Capture()
+
+    async def main() -> None:
+        async with running(make_server(cfg, sink, None)) as server:  # ready within running()'s 10 s
+            await until(lambda: sink.ids() == ["a-0"], what="the file")
+            assert server._watcher is not None and server._watcher.complete
+            (app / "b" / "current.log").write_bytes(line("b-0"))
+            await until(lambda: "b-0" in sink.ids(), 10, what="a new file through events")
+
+    asyncio.run(main())
+
+
 def test_a_log_directory_created_or_recreated_later_is_watched_from_then_on(tmp_path):
     logs = tmp_path / "later"
     cfg = source_config(tmp_path, [str(logs / "*.log")], poll_interval=0.2, scan_interval=60)

@@ -214,18 +214,21 @@ def test_validate_follows_what_run_reads_and_where_it_writes(tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to run as another user")
-def test_a_log_directory_the_user_cannot_list_is_named_by_validate_and_run():
-    """Root lists every directory, so the agent runs as nobody here, on a tree outside pytest's private tmp."""
+def test_logs_the_agents_user_cannot_read_are_named_by_validate_and_run():
+    """Root reads everything, so the agent runs as nobody here, on a tree outside pytest's private tmp."""
     top = Path(tempfile.mkdtemp(prefix="volt-perm-"))
     try:
         top.chmod(0o755)
-        logs = top / "logs"
-        logs.mkdir()
-        (logs / "a.log").write_bytes(_rec(1))
-        logs.chmod(0o700)
+        hidden, private = top / "hidden", top / "private"
+        for directory in (hidden, private):
+            directory.mkdir()
+            (directory / "a.log").write_bytes(_rec(1))
+        hidden.chmod(0o700)  # the directory cannot be listed
+        (private / "a.log").chmod(0o600)  # the file cannot be read: the user is not in the log's group
         cfg = top / "c.yaml"
-        cfg.write_text(f'state_dir: {top}/state\nsources:\n  - name: a\n    format: volt-jsonl\n'
-                       f'    paths: ["{logs}/*.log"]\n    start_at: beginning\n')
+        cfg.write_text(f'state_dir: {top}/state\nsources:\n'
+                       f'  - name: a\n    format: volt-jsonl\n    paths: ["{hidden}/*.log"]\n'
+                       f'  - name: b\n    format: volt-jsonl\n    paths: ["{private}/*.log"]\n')
         cfg.chmod(0o644)
         as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "agent.cli"]
         validate = subprocess.run([*as_nobody, "validate", "--config", str(cfg), "--dry-run"], capture_output=True,
@@ -234,8 +237,11 @@ def test_a_log_directory_the_user_cannot_list_is_named_by_validate_and_run():
                              text=True, cwd=ROOT, timeout=30)
     finally:
         shutil.rmtree(top)
-    assert validate.returncode == 0 and f"directory {logs} cannot be listed by this user" in validate.stderr
-    assert run.returncode == 0 and "msg=no_file_matches" in run.stderr
+    assert validate.returncode == 2, validate.stderr
+    assert f"warning: source a: directory {hidden} cannot be listed by this user" in validate.stderr
+    assert "error: source b: none of its 1 files is readable by this user" in validate.stderr
+    assert run.returncode == 0 and "msg=no_file_matches source=a" in run.stderr
+    assert "msg=file_unreadable source=b" in run.stderr
 
 
 def test_a_metrics_port_in_use_is_a_clear_config_error(tmp_path):
@@ -248,7 +254,11 @@ def test_a_metrics_port_in_use_is_a_clear_config_error(tmp_path):
         run = _cli("run", "--config", str(cfg))
         validate = _cli("validate", "--config", str(cfg))
     assert run.returncode == 2 and "metrics.listen" in run.stderr and "Traceback" not in run.stderr
-    assert validate.returncode == 0 and "cannot listen" in validate.stderr  # maybe the running agent: a warning
+    assert validate.returncode == 0 and "is in use now" in validate.stderr  # maybe the running agent: a warning
+    elsewhere = write_config(tmp_path / "e.yaml", endpoint="http://127.0.0.1:9/x", sources=_source("a", log),
+                             state_dir=tmp_path / "state", extra="metrics:\n  listen: 192.0.2.7:9109\n")
+    refused = _cli("validate", "--config", str(elsewhere))  # not an address of this host: run could never start
+    assert refused.returncode == 2 and "cannot listen on 192.0.2.7:9109" in refused.stderr
 
 
 def test_readyz_says_not_ready_while_records_are_held_for_a_wrong_endpoint(tmp_path, standin):
@@ -276,6 +286,12 @@ def test_readyz_says_not_ready_while_records_are_held_for_a_wrong_endpoint(tmp_p
         standin.faults({"clear": True})
         wait_for(lambda: len(standin.records()) == 1, 15, what="the record once the endpoint is right")
         wait_for(lambda: readyz() == 200, 10, what="ready again")
+        # a redirect, then the record itself refused: dead-lettered, nothing held, ready with an empty queue
+        standin.faults({"status": 308, "count": 1, "reject_ids": ["r-2"]})
+        with log.open("ab") as fh:
+            fh.write(_rec(2))
+        wait_for(lambda: (tmp_path / "state" / "dead-letter.jsonl").exists(), 15, what="r-2 dead-lettered")
+        wait_for(lambda: readyz() == 200, 10, what="ready after the dead letter")
     finally:
         assert agent.stop() == 0
 
