@@ -58,13 +58,18 @@ def test_sd_notify_ready_status_watchdog_stopping(tmp_path, standin):
     assert any(m.startswith("STATUS=") or "\nSTATUS=" in m for m in seen), seen
 
 
-def test_sighup_adds_and_removes_sources_and_rejects_a_bad_config(tmp_path, standin):
-    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+def _following_a(tmp_path: Path, standin) -> tuple[Path, Path, AgentProcess]:
+    """An agent following a.jsonl (one record in it) under a config that a test then rewrites and reloads."""
+    a, cfg_path = tmp_path / "a.jsonl", tmp_path / "c.yaml"
     a.write_bytes(_rec(1, "a"))
-    b.write_bytes(_rec(1, "b"))
-    cfg_path = tmp_path / "c.yaml"
     write_config(cfg_path, endpoint=standin.url, sources=_source("a", a), state_dir=tmp_path / "state")
-    agent = AgentProcess(cfg_path, tmp_path)
+    return a, cfg_path, AgentProcess(cfg_path, tmp_path)
+
+
+def test_sighup_adds_and_removes_sources_and_rejects_a_bad_config(tmp_path, standin):
+    b = tmp_path / "b.jsonl"
+    b.write_bytes(_rec(1, "b"))
+    a, cfg_path, agent = _following_a(tmp_path, standin)
     try:
         agent.wait_started()
         wait_for(lambda: len(standin.records()) == 1, 15, what="a-1")
@@ -97,11 +102,7 @@ def test_sighup_adds_and_removes_sources_and_rejects_a_bad_config(tmp_path, stan
 
 
 def test_settings_that_change_only_on_restart_are_named_at_every_reload(tmp_path, standin):
-    a = tmp_path / "a.jsonl"
-    a.write_bytes(_rec(1, "a"))
-    cfg_path = tmp_path / "c.yaml"
-    write_config(cfg_path, endpoint=standin.url, sources=_source("a", a), state_dir=tmp_path / "state")
-    agent = AgentProcess(cfg_path, tmp_path)
+    a, cfg_path, agent = _following_a(tmp_path, standin)
     try:
         agent.wait_started()
         write_config(cfg_path, endpoint=standin.url, sources=_source("a", a), state_dir=tmp_path / "state",
