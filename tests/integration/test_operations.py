@@ -322,3 +322,36 @@ def test_a_source_that_fails_stops_the_agent_with_an_error(tmp_path, monkeypatch
     code = asyncio.run(asyncio.wait_for(Agent(load(cfg), token=None, dry_run=True, out=io.BytesIO()).run(), 20))
     assert code == 1
     assert "msg=source_failed source=a" in stream.getvalue() and "bug in a parser" in stream.getvalue()
+
+
+def test_a_checkpoint_ticker_that_fails_stops_the_agent(tmp_path, monkeypatch):
+    """Without the ticker no offset would be saved again: the agent must stop (exit 1), not run on without it."""
+    import asyncio
+    import io
+
+    from agent.app import Agent
+    from agent.config import load
+    from agent.files.checkpoints import CheckpointStore
+    from agent.ops import logs
+    from agent.secrets import Secret
+
+    log = tmp_path / "a.jsonl"
+    log.write_bytes(_rec(1))
+    cfg = write_config(tmp_path / "c.yaml", endpoint="http://127.0.0.1:9/x", sources=_source("a", log),
+                       state_dir=tmp_path / "state", extra="checkpoint_interval: 0.1s\n")
+    flush, calls = CheckpointStore.flush, []
+
+    def flaky(self, force=False):
+        calls.append(1)
+        if len(calls) == 2:  # the first flush from the ticker
+            raise TypeError("a bug while writing checkpoints")
+        return flush(self, force)
+
+    monkeypatch.setattr(CheckpointStore, "flush", flaky)
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    logs.setup("logfmt", "info")
+    agent = Agent(load(cfg), token=Secret("t0ken-for-the-test"))
+    code = asyncio.run(asyncio.wait_for(agent.run(), 20))
+    assert code == 1
+    assert "msg=checkpoint_ticker_failed" in stream.getvalue() and "a bug while writing" in stream.getvalue()

@@ -23,3 +23,12 @@ def test_repeats_are_folded_and_quiet_keys_are_forgotten(monkeypatch, caplog):
     clock[0] += 3601
     log.limited(logging.INFO, "read:/new", "read_failed")
     assert len(log._last) == 1, "keys quiet for an hour are dropped once there are too many"
+
+
+def test_json_logs_keep_a_line_with_a_file_name_that_is_not_utf8(capsys):
+    logs.setup("json", "info")
+    try:
+        logs.get("volt_agent.test").info("file_opened", path="/var/log/app-\udcff.log")
+    finally:
+        logs.setup("logfmt", "info")
+    assert '"path": "/var/log/app-\\udcff.log"' in capsys.readouterr().err
