@@ -124,10 +124,13 @@ class Agent:
             live.update(server.live_keys())
         self.store.expire(time.time(), live)
         try:
+            if self.sender is not None:
+                self.sender.dead.sync()  # refused records on disk before an offset past their lines is
             if self.store.flush():
                 self.metrics.checkpoint_writes.inc()
         except OSError as exc:
-            log.limited(40, "ckpt", "checkpoint_write_failed", path=str(self.store.path), error=exc.strerror)
+            log.limited(40, "ckpt", "checkpoint_write_failed", path=str(self.store.path), error=exc.strerror,
+                        action="keeping the last checkpoints; what came after is read again on a restart")
 
     # -- status for operators -------------------------------------------------------------------
 

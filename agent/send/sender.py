@@ -236,7 +236,10 @@ class Sender:
                 await task
         if self._session is not None:
             await self._session.close()
-        self.dead.close()
+        try:
+            self.dead.close()
+        except OSError as exc:  # the next checkpoint sees it too, and keeps the old offsets
+            log.error("dead_letter_sync_failed", file=str(self.dead.path), error=exc.strerror)
         log.info("sender_stopped", unsent=self.queue.records, queue_peak_records=self.queue.peak_records,
                  queue_peak_bytes=self.queue.peak_bytes)
 
