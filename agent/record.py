@@ -39,7 +39,7 @@ ALL_FIELDS = frozenset(STRING_FIELDS + INT_FIELDS)
 REQUIRED = ("id", "provider")
 MAX_INT = 2**31 - 1  # no message has more segments; and JSON encoders refuse integers past 64 bits
 
-# ISO 8601 date-time; the contract asks for an offset, which validate() checks separately so the
+# ISO 8601 date-time; the contract asks for an offset, which is checked separately so the
 # message can say which of the two is wrong.
 _ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,9})?)?(Z|[+-]\d\d:?\d\d)?$")
 _OFFSET = re.compile(r"(Z|[+-]\d\d:?\d\d)$")
@@ -66,21 +66,20 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if not _is_unknown(v)}
 
 
-def _date_problem(key: str, value: str, require_offset: bool) -> str | None:
+def _date_problem(key: str, value: str) -> str | None:
     if value in _GOOD_DATES:
         return None
     if not _ISO.match(value):
         return f"field {key!r} is not an ISO 8601 date-time: {value[:40]!r}"
-    if require_offset and not _OFFSET.search(value):
+    if not _OFFSET.search(value):
         return f"field {key!r} has no UTC offset: {value!r}"
-    if require_offset:
-        if len(_GOOD_DATES) > 4096:
-            _GOOD_DATES.clear()
-        _GOOD_DATES[value] = None
+    if len(_GOOD_DATES) > 4096:
+        _GOOD_DATES.clear()
+    _GOOD_DATES[value] = None
     return None
 
 
-def field_problem(key: str, value: Any, *, require_offset: bool = True) -> str | None:
+def field_problem(key: str, value: Any) -> str | None:
     """Say what is wrong with one field of a record, or None when it fits the contract.
 
     Compiled mappings call this only for values whose type they cannot know in advance (JSON input).
@@ -100,13 +99,13 @@ def field_problem(key: str, value: Any, *, require_offset: bool = True) -> str |
     if not isinstance(value, str):
         return f"field {key!r} must be a string, got {type(value).__name__}"
     if kind == _DATE:
-        return _date_problem(key, value, require_offset)
+        return _date_problem(key, value)
     if kind == _PROVIDER and value not in KNOWN_PROVIDERS:
         return f"provider {value!r} is not one Volt knows (lower case, one of: {', '.join(sorted(KNOWN_PROVIDERS))})"
     return None
 
 
-def problem(record: Any, *, require_offset: bool = True) -> str | None:
+def problem(record: Any) -> str | None:
     """Say what is wrong with `record` against the contract, or None when it fits.
 
     Returning a reason instead of raising keeps the hot path free of exception set-up.
@@ -119,7 +118,7 @@ def problem(record: Any, *, require_offset: bool = True) -> str | None:
     for key, value in record.items():
         if kinds.get(key) == _STRING and type(value) is str and value:
             continue  # the common case, without a call
-        reason = field_problem(key, value, require_offset=require_offset)
+        reason = field_problem(key, value)
         if reason is not None:
             return reason
     return None

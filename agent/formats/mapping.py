@@ -469,8 +469,7 @@ class _Codegen:
         lines = []
         for name, value_spec in spec.items():
             expr = self.value(value_spec, f"{where}.{name}")
-            local = f"_d{self._n}"
-            self._n += 1
+            local = self.temp()
             lines.append(f"    {local} = {expr.code}")
             self.derived[str(name)] = Expr(local, expr.kind)
         return lines

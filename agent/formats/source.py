@@ -25,7 +25,7 @@ import yaml
 from agent.config import ConfigError, SourceConfig
 from agent.formats import transforms as tf
 from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, member
-from agent.record import InvalidRecord, clean, field_problem, problem
+from agent.record import InvalidRecord, clean, field_problem, validate
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
@@ -129,14 +129,17 @@ def _group(rules: tuple[Rule, ...]) -> list[_Group]:
 class Result:
     """What happened to one line, for `parse --explain` and the counters (a plain class: made per line)."""
 
-    __slots__ = ("records", "reject", "rule", "skipped")
+    __slots__ = ("records", "reject", "rule")
 
-    def __init__(self, rule: str | None, records: list[dict[str, Any]], reject: str | None = None,
-                 skipped: bool = False) -> None:
+    def __init__(self, rule: str | None, records: list[dict[str, Any]], reject: str | None = None) -> None:
         self.rule = rule
         self.records = records
         self.reject = reject
-        self.skipped = skipped
+
+    @property
+    def skipped(self) -> bool:
+        """No record and no reason to refuse it: a line that is not a message event (counted as skipped)."""
+        return not self.records and self.reject is None
 
 
 def _hashable(value: Any) -> bool:
@@ -158,10 +161,7 @@ def _passthrough(provider: str | None, body_dropped: bool) -> Callable[[Any], di
         record = clean(obj)
         if provider and "provider" not in record:
             record["provider"] = provider
-        checked = {k: v for k, v in record.items() if k != "body"} if body_dropped and "body" in record else record
-        reason = problem(checked)
-        if reason is not None:
-            raise InvalidRecord(reason)
+        validate({k: v for k, v in record.items() if k != "body"} if body_dropped and "body" in record else record)
         return record
 
     return build
@@ -208,7 +208,7 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
             mapping["provider"] = provider if found is None else {"first": [found, provider]}
         build = compile_mapping(mapping, ctx, f"{w}.map", derive, unchecked=("body",) if body_dropped else ())
     keys = _necessary(raw["when"]) if "when" in raw else {}
-    skip = Result(name, [], skipped=True) if drop else None
+    skip = Result(name, []) if drop else None
     return Rule(name, regex, when, drop, build, bool(raw.get("segments", True)), keys, skip)
 
 
@@ -326,7 +326,7 @@ class Processor:
             if result.rule:
                 names.append(result.rule)
         reject = f"{rejects[0]} ({len(rejects)} of {len(items)} events)" if rejects else None
-        return Result(",".join(names) or None, records, reject, skipped=not records and not rejects)
+        return Result(",".join(names) or None, records, reject)
 
     def _json_item(self, item: Any) -> Result:
         if not isinstance(item, dict):

@@ -328,9 +328,8 @@ class Sender:
 
     async def _check_endpoint(self) -> bool | None:
         await self.limiter.acquire()
-        status = (await self._post(b"")).status
-        verdict = classify(status)
-        if status is None or verdict is Outcome.RETRY or verdict is Outcome.AUTH:
+        verdict = classify((await self._post(b"")).status)  # no answer is RETRY too
+        if verdict is Outcome.RETRY or verdict is Outcome.AUTH:
             return None
         return verdict is not Outcome.ENDPOINT
 

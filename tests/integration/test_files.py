@@ -42,6 +42,11 @@ async def read_until(cfg, sink: Capture, state: Path, n: int) -> None:
         server.store.flush()
 
 
+def read_session(cfg, sink: Capture, state: Path, n: int) -> None:
+    """A whole agent session (start, read `n` records, checkpoint, stop) from synchronous test code."""
+    asyncio.run(read_until(cfg, sink, state, n))
+
+
 def append(path: Path, data: bytes) -> None:
     with path.open("ab") as fh:
         fh.write(data)
@@ -525,13 +530,10 @@ def test_inode_reuse_is_recognised_as_a_new_file(tmp_path, caplog, same_banner):
     cfg = source_config(tmp_path, [str(log)])
     sink = Capture()
 
-    def session(n: int) -> None:
-        asyncio.run(read_until(cfg, sink, tmp_path / "state", n))
-
-    session(6)
+    read_session(cfg, sink, tmp_path / "state", 6)
     if not _reuse_inode(log, banner + lines("new", 9)):
         pytest.skip("this filesystem did not hand the inode out again")
-    session(15)
+    read_session(cfg, sink, tmp_path / "state", 15)
     assert sink.ids()[6:] == [f"new-{i}" for i in range(9)]
     event = "checkpoint_not_trusted" if same_banner else "inode_reused"
     assert len(events(caplog, event)) == 1, event
@@ -565,15 +567,12 @@ def test_stored_offset_is_checked_before_it_is_trusted(tmp_path, caplog, change)
     cfg = source_config(tmp_path, [str(log)])
     sink = Capture()
 
-    def session(n: int) -> None:
-        asyncio.run(read_until(cfg, sink, tmp_path / "state", n))
-
-    session(8)
+    read_session(cfg, sink, tmp_path / "state", 8)
     rewritten = banner + (lines("v2", 2) if change == "shorter" else lines("v2-longer-lines", 10))
     with log.open("r+b") as fh:  # rewritten in place while the agent was stopped: same inode
         fh.truncate(0)
         fh.write(rewritten)
-    session(8 + (2 if change == "shorter" else 10))
+    read_session(cfg, sink, tmp_path / "state", 8 + (2 if change == "shorter" else 10))
     [event] = events(caplog, "checkpoint_not_trusted")
     assert ("beyond the file's size" if change == "shorter" else "differ") in event["reason"]
 
