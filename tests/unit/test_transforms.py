@@ -20,6 +20,7 @@ from agent.formats.transforms import (
     body_hash,
     esme_status,
     esme_status_name,
+    gsm,
     gsm7_decode,
     gsm7_septets,
     is_final,
@@ -216,7 +217,7 @@ def test_segment_count_ucs2_bytes(n: int, expected: int) -> None:
     assert segment_count_ucs2_bytes(n) == expected
 
 
-GSM_TEXT = st.text(alphabet=sorted(t._GSM_ALL_SET), max_size=500)
+GSM_TEXT = st.text(alphabet=sorted(gsm._GSM_ALL_SET), max_size=500)
 
 
 @FAST
@@ -226,15 +227,15 @@ def test_segment_count_at_least_one(text: str) -> None:
 
 
 @FAST
-@given(GSM_TEXT, st.sampled_from(sorted(t._GSM_ALL_SET)))
+@given(GSM_TEXT, st.sampled_from(sorted(gsm._GSM_ALL_SET)))
 def test_segment_count_monotone_for_gsm(text: str, extra: str) -> None:
     assert is_gsm7(text)
     assert segment_count(text) <= segment_count(text + extra)
     assert math.ceil(gsm7_septets(text) / 153) <= segment_count(text) or gsm7_septets(text) <= 160
 
 
-_GSM_ENCODE = {ch: bytes([i]) for i, ch in enumerate(t._GSM_BASIC) if ch != "\x1b"}
-_GSM_ENCODE.update({ch: b"\x1b" + bytes([code]) for code, ch in t._GSM_EXT.items()})
+_GSM_ENCODE = {ch: bytes([i]) for i, ch in enumerate(gsm._GSM_BASIC) if ch != "\x1b"}
+_GSM_ENCODE.update({ch: b"\x1b" + bytes([code]) for code, ch in gsm._GSM_EXT.items()})
 
 
 @FAST
