@@ -22,6 +22,7 @@ from agent.config import Config, ConfigError, load
 from agent.files.checkpoints import CheckpointStore, StateDirError
 from agent.files.discovery import expand, watch_roots
 from agent.files.fingerprint import file_key
+from agent.files.statelock import StateDirLocked, state_lock
 from agent.formats.source import PRESET_DIR, Processor, preset_names
 from agent.ops import logs
 from agent.secrets import Secret, TokenError, load_token
@@ -42,12 +43,16 @@ def _token(cfg: Config) -> Secret:
 
 
 def cmd_run(args: argparse.Namespace, cfg: Config) -> int:
+    """The state dir is locked before the token is read or a file opened. A dry run keeps no state: it takes
+    no lock, so a config can be tried beside the running service."""
     from agent.app import Agent
 
-    token = None if args.dry_run else _token(cfg)
-    agent = Agent(cfg, token=token, dry_run=args.dry_run, once=args.once)
     try:
-        return asyncio.run(agent.run())
+        with contextlib.nullcontext() if args.dry_run else state_lock(cfg.state_dir):
+            token = None if args.dry_run else _token(cfg)
+            return asyncio.run(Agent(cfg, token=token, dry_run=args.dry_run, once=args.once).run())
+    except StateDirLocked as exc:
+        return _fail(str(exc), EXIT_CONFIG)
     except StateDirError as exc:
         return _fail(str(exc), 1)
     except KeyboardInterrupt:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 CREDENTIAL_NAME = "volt-token"
+MIN_TOKEN_LENGTH = 8
 
 
 _USERINFO = re.compile(r"(?<=://)[^/\s]*@")  # to the last @ before the path: a password may hold @ or quotes
@@ -70,16 +71,29 @@ class Secret:
         raise TypeError("Secret cannot be pickled")
 
 
+def token_problem(value: str) -> str | None:
+    """Why `value` (surrounding whitespace already stripped) cannot be a Volt token, or None; never shows it.
+
+    No real token is shorter than MIN_TOKEN_LENGTH: a shorter value is a placeholder or a stray character,
+    and redacting it would replace that text everywhere in the logs ("t" in every word).
+    """
+    if not value:
+        return "is empty"
+    if not all(33 <= ord(c) < 127 for c in value):
+        return ("contains spaces, line breaks or non-ASCII characters; copy the token again as one word "
+                "(without 'Bearer ' or quotes)")
+    if len(value) < MIN_TOKEN_LENGTH:
+        return (f"is shorter than {MIN_TOKEN_LENGTH} characters, so it is no real token (a placeholder or a "
+                "stray character?); copy the whole token again")
+    return None
+
+
 def _checked(value: str, source: str) -> Secret:
     """Refuse values that cannot be a bearer token, before they reach an HTTP header or a confusing 401."""
     value = value.strip()
-    if not value:
-        raise TokenError(f"the Volt token from {source} is empty")
-    if not all(33 <= ord(c) < 127 for c in value):
-        raise TokenError(
-            f"the Volt token from {source} contains spaces, line breaks or non-ASCII characters; "
-            "copy the token again as one word (without 'Bearer ' or quotes)"
-        )
+    problem = token_problem(value)
+    if problem:
+        raise TokenError(f"the Volt token from {source} {problem}")
     return Secret(value, source)
 
 

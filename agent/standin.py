@@ -46,6 +46,7 @@ import orjson
 from aiohttp import web
 
 from agent.record import problem
+from agent.secrets import token_problem
 
 DEFAULT_TOKEN = "standin-token"
 TOKEN_ENV = "VOLT_TOKEN"
@@ -536,15 +537,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.token_env is not None:
-        token = os.environ.get(args.token_env)
+        token, where = os.environ.get(args.token_env, ""), f"environment variable {args.token_env}"
         if not token:
-            parser.error(f"environment variable {args.token_env} is not set or empty")
+            parser.error(f"{where} is not set or empty")
     elif args.token is not None:
-        if not args.token:
-            parser.error("--token must not be empty")
-        token = args.token
+        token, where = args.token, "--token"
     else:
-        token = _resolve_token(None)
+        token, where = _resolve_token(None), f"${TOKEN_ENV}"
+    bad = token_problem(token)
+    if bad:  # the agent would refuse it: a stand-in nobody can reach is no use
+        parser.error(f"the accepted token from {where} {bad}")
     standin = StandIn(
         token=token, out_path=args.out, host=args.host, port=args.port, arrivals_path=args.arrivals
     )

@@ -28,6 +28,14 @@ class StateDirError(Exception):
     """The state directory cannot be created or written; the message says which and why."""
 
 
+def create_state_dir(state_dir: Path) -> None:
+    """Create the state directory and its parents if missing (`run` does, `state` and `validate` never do)."""
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateDirError(f"cannot create the state directory {state_dir}: {exc.strerror}") from None
+
+
 @dataclass(slots=True)
 class Checkpoint:
     key: str  # "dev:inode"
@@ -86,10 +94,7 @@ class CheckpointStore:
         """Read the store; `readonly` (for `volt-agent state`) neither creates the directory nor moves a
         broken file aside."""
         if not readonly:
-            try:
-                self.dir.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StateDirError(f"cannot create the state directory {self.dir}: {exc.strerror}") from None
+            create_state_dir(self.dir)
             if not os.access(self.dir, os.W_OK):
                 raise StateDirError(f"the state directory {self.dir} is not writable by this user")
         try:

@@ -19,7 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from enum import Enum
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import orjson
@@ -40,13 +40,22 @@ ANSWER_READ_MAX = 64 * 1024  # an HTML error page from a proxy can be large; an 
 
 
 class Redactor:
-    """Removes the token from any text that might be logged (an echoing proxy, an exception)."""
+    """Removes the token from any text that might be logged (an echoing proxy, an exception, a URL).
+
+    Also its forms in a URL (percent-encoded) and in a repr (backslashes and quotes escaped). Each form is at
+    least as long as the token, which load_token guarantees is a real one: ordinary text is never touched.
+    """
 
     def __init__(self, token: Secret) -> None:
-        self._token = token.reveal()
+        value = token.reveal()
+        forms = {value, quote(value, safe=""), quote(value), repr(value)[1:-1]} if value else set()
+        self._forms = sorted(forms, key=len, reverse=True)  # longest first: none is left half-replaced
 
     def __call__(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token and self._token in text else text
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, "***")
+        return text
 
 
 class Answer(NamedTuple):

@@ -21,6 +21,7 @@ from tests.integration.test_sender import Run, _record
 
 BAD = "leakcanary-Q7w3Z9xv"  # a token the stand-in refuses
 NUMERIC = "918273645546372819"  # a token YAML reads as a number, so the config check trips on it
+SHORT = "Zq7#x9W"  # one character short of a token: refused, and never echoed
 
 ECHO_SERVER = """
 import sys, http.server as h
@@ -148,7 +149,9 @@ def test_the_token_appears_in_no_output_file_or_metric(tmp_path: Path, standin: 
     assert seen["unknown key"].startswith("exit=2")
     seen["token with a space"] = _cli("ping", "--config", good_cfg, env={"VOLT_TOKEN": f"Bearer {BAD}"})
     assert seen["token with a space"].startswith("exit=2")
+    seen["short token"] = _cli("run", "--config", good_cfg, env={"VOLT_TOKEN": SHORT})
+    assert seen["short token"].startswith("exit=2") and "shorter than 8" in seen["short token"]
 
     for where, text in seen.items():
-        for secret in (TOKEN, BAD, NUMERIC):
+        for secret in (TOKEN, BAD, NUMERIC, SHORT):
             assert secret not in text, f"{secret} leaked in {where}:\n{text}"

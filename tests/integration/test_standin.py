@@ -486,13 +486,14 @@ def test_module_runs_as_a_process_and_stops_on_sigterm(tmp_path: Path) -> None:
     assert secret not in stderr
 
 
-def test_cli_refuses_a_bad_fault_and_an_unset_token_env(tmp_path: Path) -> None:
+def test_cli_refuses_a_bad_fault_an_unset_token_env_and_a_short_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "NO_SUCH_TOKEN_VAR"}
     env["PYTHONPATH"] = str(ROOT)
     base = [sys.executable, "-m", "agent.standin", "--out", str(tmp_path / "o.jsonl")]
     for extra, needle in (
         (["--fault", '{"status": "soon"}'], "status"),
         (["--token-env", "NO_SUCH_TOKEN_VAR"], "NO_SUCH_TOKEN_VAR"),
+        (["--token", "short"], "--token is shorter than 8 characters"),  # the agent would refuse it
     ):
         done = subprocess.run(base + extra, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
         assert done.returncode == 2
