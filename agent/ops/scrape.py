@@ -210,7 +210,10 @@ class Target:
         if status != 200:
             raise AgentUnreachable(f"{self.where}/metrics answered HTTP {status}: "
                                    f"{body[:200].decode(errors='replace')}")
-        samples = parse_metrics(body.decode("utf-8", "replace"))
+        try:
+            samples = parse_metrics(body.decode("utf-8", "replace"))
+        except MetricsFormatError as exc:
+            raise AgentUnreachable(f"{self.where}/metrics is no agent's metrics: {exc}") from None
         code, body = self.get("/status")
         try:
             info = orjson.loads(body) if code == 200 else {}

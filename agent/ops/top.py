@@ -13,6 +13,7 @@ import select
 import shutil
 import sys
 import termios
+import textwrap
 import time
 import tty
 from dataclasses import dataclass
@@ -216,6 +217,10 @@ def render(prev: Snapshot | None, cur: Snapshot, where: str, width: int = 80) ->
 # -- the terminal -------------------------------------------------------------------------------------------
 
 
+def _width() -> int:
+    return shutil.get_terminal_size((80, 24)).columns
+
+
 class _Screen:
     """The alternate screen, no cursor, keys without Enter; all restored on exit (also on Ctrl-C)."""
 
@@ -260,8 +265,7 @@ def once(target: Target, interval: float, out: TextIO) -> int:
     first = target.snapshot()
     time.sleep(interval)
     cur = target.snapshot()
-    width = shutil.get_terminal_size((80, 24)).columns if out.isatty() else 80
-    out.write("\n".join(render(first, cur, target.where, width)) + "\n")
+    out.write("\n".join(render(first, cur, target.where, _width() if out.isatty() else 80)) + "\n")
     return 0
 
 
@@ -269,7 +273,7 @@ def live(target: Target, interval: float, out: TextIO) -> int:
     """Redraw every `interval` until q or Ctrl-C; an agent that goes away is shown as such and looked for again."""
     prev = target.snapshot()  # nobody there at all: the caller says so and exits
     with contextlib.suppress(KeyboardInterrupt), _Screen(out) as screen:
-        lines = render(None, prev, target.where, shutil.get_terminal_size((80, 24)).columns)
+        lines = render(None, prev, target.where, _width())
         while True:
             screen.draw([*lines, "", "q quits"])
             if screen.quit_pressed(interval):
@@ -277,8 +281,9 @@ def live(target: Target, interval: float, out: TextIO) -> int:
             try:
                 cur = target.snapshot()
             except AgentUnreachable as exc:
-                lines, prev = [f"volt-agent top: {exc}", "looking again every second"], None
+                lines = [*textwrap.wrap(f"volt-agent top: {exc}", _width()), f"looking again every {interval:g} s"]
+                prev = None
                 continue
-            lines = render(prev, cur, target.where, shutil.get_terminal_size((80, 24)).columns)
+            lines = render(prev, cur, target.where, _width())
             prev = cur
     return 0

@@ -117,10 +117,13 @@ def test_top_reads_the_metrics_address(tmp_path, standin, setup) -> None:
         agent.stop()
 
 
-def test_top_says_where_it_looked_when_nothing_answers(tmp_path) -> None:
+def test_top_says_where_it_looked_when_nothing_answers(tmp_path, standin) -> None:
     port = free_port()
     out = _top("--url", f"http://127.0.0.1:{port}")
     assert out.returncode == 1
     assert f"no agent is running: nothing answers on http://127.0.0.1:{port}" in out.stderr
+    not_an_agent = _top("--url", standin.base)
+    assert not_an_agent.returncode == 1
+    assert f"{standin.base}/metrics answered HTTP 404" in not_an_agent.stderr
     nowhere = _top()
     assert nowhere.returncode == 2 and "--config" in nowhere.stderr
