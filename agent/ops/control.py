@@ -72,7 +72,10 @@ class ControlSocket:
         try:
             probe.connect(os.fsdecode(self.path))
         except ConnectionRefusedError:  # nobody listens: left by an agent that was killed
-            os.unlink(self.path)
+            try:
+                os.unlink(self.path)
+            except OSError as exc:
+                raise ControlSocketError(f"cannot remove the stale {self.path}: {exc.strerror}") from None
             return
         except OSError as exc:
             raise ControlSocketError(f"cannot tell whether an agent answers on {self.path}: {exc}") from None
