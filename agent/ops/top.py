@@ -148,11 +148,12 @@ def fmt_count(value: float | None) -> str:
 def fmt_bytes(value: float | None) -> str:
     if value is None:
         return DASH
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+    units = ("B", "KiB", "MiB", "GiB")
+    step = 0
+    while value >= 1024 and step < len(units) - 1:
         value /= 1024
-    raise AssertionError("unreachable")
+        step += 1
+    return f"{int(value)} B" if step == 0 else f"{value:.1f} {units[step]}"
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -179,7 +180,7 @@ def _cut(text: str, width: int) -> str:
 
 
 def _grid(cells: list[tuple[str, str]], per_line: int = 3) -> list[str]:
-    """Label/value cells, three to a line (74 columns)."""
+    """Label/value cells, three to a line (74 columns); the age of the last success is text, so left-aligned."""
     shown = [f"{label:<13} {value:>9}" if label != "last accepted" else f"{label:<13} {value}"
              for label, value in cells]
     return ["  " + "  ".join(shown[i:i + per_line]).rstrip() for i in range(0, len(shown), per_line)]
