@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 import time
@@ -16,12 +17,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
+from agent import __version__
 from agent.config import Config, ConfigError, SourceConfig, load
 from agent.files.acks import Pending
 from agent.files.checkpoints import CheckpointStore
 from agent.files.server import FileServer
 from agent.formats.source import Processor
 from agent.ops import logs
+from agent.ops.control import ControlSocket, socket_path
 from agent.ops.metrics import AgentMetrics
 from agent.ops.notify import Notifier, watchdog_interval, watchdog_loop
 from agent.secrets import Secret
@@ -157,13 +160,25 @@ class Agent:
                 return False, "Volt has accepted nothing for 60 s while records are waiting"
         return True, "ready"
 
+    def status(self) -> dict[str, Any]:
+        """/status: what the metrics cannot say (who runs, why records are held), for `volt-agent top` and scripts."""
+        ok, reason = self.ready()
+        sender = self.sender
+        return {
+            "version": __version__, "pid": os.getpid(), "config": str(self.cfg.file),
+            "uptime_s": round(time.monotonic() - self.started, 3), "once": self.once,
+            "ready": ok, "reason": reason,
+            "held": sender.held if sender else None,
+            "token_rejected": bool(sender and sender.token_rejected),
+            "last_success": sender.last_success if sender else None,
+            "sources": {name: {"files": len(server.tailers)} for name, (server, _, _) in self.servers.items()},
+        }
+
     def _register_gauges(self) -> None:
-        reg = self.metrics.registry
         self.metrics.queue_records.collect_from(lambda: [((), self.queue.records if self.queue else 0)])
         self.metrics.queue_bytes.collect_from(lambda: [((), self.queue.bytes if self.queue else 0)])
         self.metrics.files_open.collect_from(lambda: [((), self._files_open())])
-        reg.gauge("volt_agent_file_bytes_behind", "Bytes of a followed file not yet acknowledged.",
-                  ["source", "path"], collect=self._bytes_behind)
+        self.metrics.file_bytes_behind.collect_from(self._bytes_behind)
 
     def _bytes_behind(self) -> list[tuple[tuple[str, str], int]]:
         """Per source and path; a rotated file and its successor can share a name for a while: one series."""
@@ -249,15 +264,17 @@ class Agent:
                     Sender(cfg.volt, self.token, self.queue, DeadLetters(cfg.dead_letter), self.metrics,
                            on_failure=self._failed))
                 self.sink = self.sender
-            if cfg.metrics_listen and not self.once:
+            listen = cfg.metrics_listen if not self.once else None
+            if listen or not self.dry_run:  # a dry run leaves the state dir alone: no control socket
                 from agent.ops.http import OpsServer
 
+                control = None if self.dry_run else ControlSocket(socket_path(cfg.state_dir))
                 try:
-                    await stack.enter_async_context(OpsServer(cfg.metrics_listen, self.metrics.registry.render,
-                                                              self.ready))
+                    await stack.enter_async_context(OpsServer(listen, self.metrics.registry.render, self.ready,
+                                                              status=self.status, control=control))
                 except OSError as exc:  # the port is taken (a second instance with a copied config, say)
                     raise ConfigError(cfg.file, "metrics.listen",
-                                      f"an address free to listen on; {cfg.metrics_listen}: {exc.strerror}") from None
+                                      f"an address free to listen on; {listen}: {exc.strerror}") from None
             for scfg in cfg.sources:
                 self._start_source(scfg, processors[scfg.name])
             await self._until_ready()

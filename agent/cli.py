@@ -1,4 +1,4 @@
-"""volt-agent command line: run, parse, validate, state, ping, formats, standin.
+"""volt-agent command line: run, parse, validate, state, ping, top, formats, standin.
 
 Exit codes: 0 ok, 1 runtime failure, 2 config error, 3 Volt unreachable, 4 token rejected.
 """
@@ -208,6 +208,43 @@ def cmd_ping(args: argparse.Namespace, cfg: Config) -> int:
     return {Reach.REACHABLE: 0, Reach.TOKEN_REJECTED: EXIT_TOKEN, Reach.UNREACHABLE: EXIT_UNREACHABLE}[verdict]
 
 
+def cmd_top(args: argparse.Namespace) -> int:
+    """Find the agent (its control socket, then its metrics.listen address; or --url) and show it."""
+    from agent.ops import top
+    from agent.ops.control import socket_path
+    from agent.ops.http import parse_listen
+    from agent.ops.scrape import AgentUnreachable, Target
+
+    if not 0 < args.interval <= 3600:
+        return _fail(f"top: --interval {args.interval:g}: expected seconds between 0 and 3600", EXIT_CONFIG)
+    if args.url:
+        try:
+            targets = [Target(url=args.url)]
+        except ValueError as exc:
+            return _fail(f"top: --url {exc}", EXIT_CONFIG)
+    elif args.config or args.state_dir:
+        try:
+            cfg = load(args.config, state_dir_override=args.state_dir) if args.config else None
+        except ConfigError as exc:
+            return _fail(f"config error: {exc}", EXIT_CONFIG)
+        targets = [Target(socket_path=socket_path(cfg.state_dir if cfg else Path(args.state_dir)))]
+        if cfg and cfg.metrics_listen:
+            host, port = parse_listen(cfg.metrics_listen)
+            host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # listening everywhere: ask locally
+            targets.append(Target(url=f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"))
+    else:
+        return _fail("top: where is the agent? give --config F (it looks in F's state_dir), --state-dir D, "
+                     "or --url http://HOST:PORT (its metrics.listen)", EXIT_CONFIG)
+    problems = []
+    for target in targets:
+        try:
+            show = top.once if args.once else top.live
+            return show(target, args.interval, sys.stdout)
+        except AgentUnreachable as exc:
+            problems.append(str(exc))
+    return _fail("top: " + "; ".join(problems), 1)
+
+
 def cmd_formats(args: argparse.Namespace) -> int:
     for name in preset_names():
         data = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
@@ -236,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--dry-run", action="store_true", help="skip the token and state dir checks")
     with_config(sub.add_parser("state", help="show each tracked file and how far it is acknowledged"))
     with_config(sub.add_parser("ping", help="check that Volt is reachable and takes the token"))
+    top = sub.add_parser("top", help="live view of a running agent (its control socket or metrics address)")
+    top.add_argument("--config", "-c", help="the agent's config: top looks in its state_dir, then metrics.listen")
+    top.add_argument("--state-dir", help="the agent's state dir (override the config's)")
+    top.add_argument("--url", help="the agent's metrics.listen address, http://HOST:PORT")
+    top.add_argument("--once", action="store_true", help="print one view (rates over --interval) and exit")
+    top.add_argument("--interval", type=float, default=1.0, help="seconds between readings (default 1)")
     sub.add_parser("formats", help="list the built-in formats")
     sub.add_parser("standin", help="run a local Volt stand-in (for tests and trying configs)", add_help=False)
     return parser
@@ -250,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "formats":
         return cmd_formats(args)
+    if args.command == "top":
+        return cmd_top(args)
     try:
         cfg = load(args.config, state_dir_override=args.state_dir)
     except ConfigError as exc:

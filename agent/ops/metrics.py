@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 
 def _fmt(value: float) -> str:
@@ -51,6 +51,8 @@ class _Metric:
         self.help = help_text
         self.label_names = tuple(labels)
         self._children: dict[tuple[str, ...], _Value] = {}
+        if not self.label_names:  # exported as 0 from the start: an alert on "no increase" needs a series
+            self.labels()
 
     def labels(self, *values: str) -> _Value:
         """The child for these label values, created on first use; callers keep it for the hot path."""
@@ -137,8 +139,8 @@ class Histogram(_Metric):
     DEFAULT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
     def __init__(self, name: str, help_text: str, labels: Iterable[str] = (), buckets: Iterable[float] = ()):
+        self.buckets = tuple(buckets) or self.DEFAULT_BUCKETS  # before the first child is made
         super().__init__(name, help_text, labels)
-        self.buckets = tuple(buckets) or self.DEFAULT_BUCKETS
 
     def _new_child(self) -> _HistogramChild:
         return _HistogramChild(self.buckets)
@@ -182,6 +184,9 @@ class Registry:
     def get(self, name: str) -> _Metric:
         return self._metrics[name]
 
+    def __iter__(self) -> Iterator[_Metric]:
+        return iter(self._metrics.values())
+
     def render(self) -> str:
         return "\n".join(m.render() for m in self._metrics.values()) + "\n"
 
@@ -214,6 +219,9 @@ class AgentMetrics:
             p + "dropped_bytes_total",
             "Bytes of rotated or deleted files released unread after rotate_wait.",
             ["source"],
+        )
+        self.file_bytes_behind = r.gauge(
+            p + "file_bytes_behind", "Bytes of a followed file not yet acknowledged.", ["source", "path"]
         )
         self.records_sent = r.counter(p + "records_sent_total", "Records accepted by Volt (2xx).")
         self.records_retried = r.counter(p + "records_retried_total", "Send attempts that will be retried.")
