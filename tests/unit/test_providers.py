@@ -569,6 +569,23 @@ def test_infobip_inbound() -> None:
     }
 
 
+def test_infobip_failed_report_without_an_error_says_why_from_its_status() -> None:
+    """A failure group with error NO_ERROR: status.description is the only error text, so it is error_message."""
+    body = orjson.loads(sample_lines("infobip")[1])
+    body["results"][0]["error"] = {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR",
+                                   "description": "No Error", "permanent": False}
+    expected = {k: v for k, v in SAMPLE_RECORDS["infobip"][1].items() if k != "error_code"}
+    assert one("infobip", body) == {**expected, "error_message": "Message rejected by operator"}
+    for group, name in (("EXPIRED", "EXPIRED_EXPIRED"), ("REJECTED", "REJECTED_NETWORK")):
+        body["results"][0]["status"] = {"groupId": 4, "groupName": group, "id": 15, "name": name,
+                                        "description": "Message expired" if group == "EXPIRED" else "Rejected"}
+        record = one("infobip", body)
+        assert (record["status"], record["error_message"], "error_code" in record) == (
+            group.lower(), body["results"][0]["status"]["description"], False)
+    # a delivered report's status text is no error
+    assert "error_message" not in one("infobip", sample_lines("infobip")[0])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # MessageBird
 # ---------------------------------------------------------------------------------------------------------------
