@@ -12,7 +12,8 @@ followed by optional modifiers, applied in this order:
   str | int: true, strip, lower, upper, omit: [values meaning "unknown"], map: {from: to} with
   default: (a constant; without it an unmapped value is kept as it is, with `default: null` it is dropped),
   time: strptime format | iso | epoch | epoch_ms | smpp, tz: source | receipt | Zone/Name,
-  phone: true (E.164 with the source's default_country), prefix: "x".
+  phone: true (E.164 with the source's default_country) or phone: US (a format whose numbers are always
+  national numbers of one country: CDYNE's and Commio's 10-digit NANP), prefix: "x".
 Every getter returns None for "unknown", so the record builder leaves the field out (invariant 2).
 
 The compiler also knows what type each expression yields (a regex group is text, a `time:` value is an ISO
@@ -121,6 +122,28 @@ def _length(value: Any) -> int | None:
     return len(value) if isinstance(value, list | tuple | str) else None
 
 
+def _pick(items: Any, key: Any, value: Any, field: Any) -> Any:
+    """`field` of the first object in the list `items` whose `key` is `value`: the entry a list marks as the one
+    an event is about (RingCentral's to[] entry with target: true), which no fixed index finds."""
+    if not isinstance(items, list):
+        return None
+    for item in items:
+        if isinstance(item, dict) and _same(item.get(key), value):
+            return item.get(field)
+    return None
+
+
+def _contains(items: Any, pairs: tuple[tuple[str, Any], ...]) -> bool:
+    """The `contains:` condition: `items` is a list holding an object with every key: value of `pairs`."""
+    return isinstance(items, list) and any(
+        isinstance(item, dict) and all(_same(item.get(k), v) for k, v in pairs) for item in items)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal and of the same type: JSON `1` is not `true`."""
+    return type(a) is type(b) and a == b
+
+
 def _to_str(value: Any) -> str | None:
     """The `str` modifier: numbers become text (JSON error codes such as 4720); a list, object or boolean is
     not a scalar value, so it is unknown rather than its Python repr."""
@@ -137,6 +160,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "stable_id": _stable_id,
     "split": _split,
     "length": _length,
+    "pick": _pick,
     "kannel_text": lambda text, coding: tf.kannel_text(text, str(coding)) if text is not None else None,
     "kannel_segments": lambda text, coding, length: (
         tf.kannel_segments(text, str(coding), length) if text is not None else None
@@ -148,6 +172,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
         else None
     ),
     "jasmin_msgid": lambda v: tf.jasmin_msgid(v) if isinstance(v, str) and v else None,
+    "mime_text": tf.mime_text,
     "esme_status": lambda v: tf.esme_status(v) if isinstance(v, str) and v else None,
     "smpp_state": lambda v: tf.smpp_state_name(v) if isinstance(v, str) else None,  # DELIVRD, Delivered, 2
     "hex_to_int": lambda v: str(int(v, 16)) if isinstance(v, str) and _HEX.fullmatch(v) else None,
@@ -156,7 +181,7 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 RESULT_KINDS: dict[str, str] = {
     "receipt": TEXT_MAP, "stable_id": TEXT, "split": TEXT, "kannel_text": TEXT, "kannel_segments": COUNT,
     "segments": COUNT, "jasmin_text": TEXT, "jasmin_msgid": TEXT, "esme_status": TEXT, "smpp_state": TEXT,
-    "hex_to_int": TEXT,
+    "hex_to_int": TEXT, "mime_text": TEXT,
 }
 
 
@@ -311,16 +336,18 @@ class _Codegen:
         return Expr(f"({joined} if {' and '.join(checks)} else None)" if checks else joined, TEXT)
 
     def condition(self, spec: Any, where: str) -> str:
-        """A `when:` as one boolean expression: {field: path, equals|in|exists|prefix|matches}; a list = all."""
+        """A `when:` as one boolean expression: {field: path, equals|in|exists|contains|prefix|matches};
+        a list = all."""
         ctx = self.ctx
         specs = spec if isinstance(spec, list) else [spec]
         if not specs:
-            raise ctx.error(where, "at least one condition {field: path, equals|in|exists|prefix|matches: value}")
+            raise ctx.error(where, "at least one condition "
+                                   "{field: path, equals|in|exists|contains|prefix|matches: value}")
         checks: list[str] = []
         for i, c in enumerate(specs):
             w = f"{where}[{i}]" if isinstance(spec, list) else where
             if not isinstance(c, Mapping) or "field" not in c:
-                raise ctx.error(w, "a condition {field: path, equals|in|exists|prefix|matches: value}")
+                raise ctx.error(w, "a condition {field: path, equals|in|exists|contains|prefix|matches: value}")
             value = self.path(str(c["field"])).code
             t = self.temp()
             if "equals" in c:
@@ -333,6 +360,12 @@ class _Codegen:
             elif "exists" in c:
                 known = f"(({t} := {value}) is not None and {t} != '' and {t} != [] and {t} != {{}})"
                 checks.append(known if c["exists"] else f"not {known}")
+            elif "contains" in c:
+                want = c["contains"]
+                if not isinstance(want, Mapping) or not want:
+                    raise ctx.error(f"{w}.contains", "an object of key: value, like {type: MmsAttachment}")
+                pairs = self.bind("c", tuple((str(k), v) for k, v in want.items()))
+                checks.append(f"{self.bind('f', _contains)}({value}, {pairs})")
             elif "prefix" in c:
                 prefix = self.bind("c", str(c["prefix"]))
                 checks.append(f"(({t} := {value}).__class__ is str and {t}.startswith({prefix}))")
@@ -344,7 +377,7 @@ class _Codegen:
                 pattern = self.bind("rx", rx)
                 checks.append(f"(({t} := {value}).__class__ is str and {pattern}.search({t}) is not None)")
             else:
-                raise ctx.error(w, "one of equals, in, exists, prefix, matches")
+                raise ctx.error(w, "one of equals, in, exists, contains, prefix, matches")
         return " and ".join(f"({c})" for c in checks)
 
     def value(self, spec: Any, where: str) -> Expr:
@@ -451,7 +484,7 @@ class _Codegen:
             elif step == "phone":
                 # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
                 # a str goes straight to its cached core, the common case on every line
-                c = self.bind("c", ctx.default_country)
+                c = self.bind("c", _phone_country(spec["phone"], ctx, f"{where}.phone"))
                 code = f"_e164_str({t}, {c})" if text else (
                     f"(_e164_str({t}, {c}) if {t}.__class__ is str else _e164({t}, {c}))")
                 kind = TEXT
@@ -481,6 +514,15 @@ class _Codegen:
             raise self.ctx.error(where, "a less deeply nested spec (fewer `first` options or levels)") from None
         exec(code, self.ns)
         return self.ns[name]
+
+
+def _phone_country(spec: Any, ctx: Context, where: str) -> str | None:
+    """`phone: true` reads national numbers in the source's default_country; `phone: US` in that country."""
+    if spec is True:
+        return ctx.default_country
+    if isinstance(spec, str) and spec.upper() in tf.COUNTRY_CALLING_CODES:
+        return spec.upper()
+    raise ctx.error(where, f"true, or an ISO 3166 two-letter country code such as US; got {spec!r}")
 
 
 @lru_cache(maxsize=256)

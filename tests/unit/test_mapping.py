@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.config import ConfigError
-from agent.formats.mapping import FUNCTIONS, Context, compile_mapping, compile_value
+from agent.formats.mapping import FUNCTIONS, Context, compile_condition, compile_mapping, compile_value
 from agent.record import ALL_FIELDS, InvalidRecord, problem
 
 CTX = Context("cfg.yaml", ZoneInfo("Europe/Berlin"), ZoneInfo("UTC"), "GB")
@@ -55,6 +55,43 @@ def test_prefix_applies_to_text_and_numbers_only_and_booleans_are_never_times():
     epoch = {"field": "a", "time": "epoch"}  # one parser and cache for every spec with this format and zone
     assert value(epoch, {"a": 1}) == "1970-01-01T00:00:01+00:00"
     assert value(epoch, {"a": True}) is None  # equal to 1 as a cache key, but no time
+
+
+def test_phone_with_a_country_reads_national_numbers_there_whatever_the_source_default():
+    f = {"ten": "8045550131", "eleven": "18045550131", "short": "74121", "gb": "07700900123"}
+    nanp = {k: value({"field": k, "phone": "US"}, f) for k in ("ten", "eleven", "short")}
+    assert nanp == {"ten": "+18045550131", "eleven": "+18045550131", "short": "74121"}
+    # with the source's default (CTX: GB) the same digits read as a British number: why a NANP format names US
+    assert value({"field": "ten", "phone": True}, f) == "+448045550131"
+    assert value({"field": "gb", "phone": True}, f) == "+447700900123"
+
+
+def test_pick_finds_the_marked_entry_of_a_list_and_contains_tests_for_one():
+    to = [{"phoneNumber": "+15125550101"}, {"phoneNumber": "+15125550133", "target": True}]
+    pick = {"fn": "pick", "args": ["$to", "target", True, "phoneNumber"]}
+    assert value(pick, {"to": to}) == "+15125550133"
+    assert value(pick, {"to": [{"phoneNumber": "+1", "target": 1}]}) is None  # JSON 1 is not true
+    assert value(pick, {"to": {"target": True}}) is None
+    when = compile_condition({"field": "a", "contains": {"type": "MmsAttachment"}}, CTX, "when")
+    assert when({"a": [{"type": "Text"}, {"type": "MmsAttachment", "size": 3}]})
+    assert not when({"a": [{"type": "Text"}, "MmsAttachment"]})
+    assert not when({"a": {"type": "MmsAttachment"}})
+
+
+@pytest.mark.parametrize(("spec", "key", "expected"), [
+    ({"field": "a", "phone": "Atlantis"}, "map.x.phone", "ISO 3166 two-letter country code"),
+    ({"field": "a", "phone": 1}, "map.x.phone", "ISO 3166 two-letter country code"),
+])
+def test_a_phone_country_must_be_known(spec, key, expected):
+    with pytest.raises(ConfigError) as err:
+        compile_value(spec, CTX, "map.x")
+    assert err.value.key == key and expected in err.value.expected
+
+
+def test_contains_needs_an_object_of_key_values():
+    with pytest.raises(ConfigError) as err:
+        compile_condition({"field": "a", "contains": "MmsAttachment"}, CTX, "when")
+    assert err.value.key == "when.contains" and "key: value" in err.value.expected
 
 
 def test_mapping_leaves_unknown_fields_out_and_keeps_constants():

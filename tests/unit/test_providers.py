@@ -1,9 +1,11 @@
-"""The provider webhook formats (twilio, telnyx, bandwidth, vonage, plivo, sinch, infobip, messagebird, pinpoint).
+"""The provider webhook formats (twilio, telnyx, bandwidth, vonage, plivo, sinch, infobip, messagebird, pinpoint,
+ringcentral, cdyne, imimobile, tychron, commio).
 
 Every expected record below is written out by hand from the provider's documented payload and
 ../shared/mapping-conventions.md: it is the spec of the format. The processors are built from the shipped example
-configs (config/<provider>.yaml), so those are checked too. Lines come from config/samples/<provider>.jsonl (the
-two real-shaped webhooks per provider) and from webhooks constructed from each provider's documented field lists.
+configs (config/<provider>.yaml), so those are checked too. Lines come from config/samples/<provider>.jsonl (two
+real-shaped webhooks per provider for the first nine, one per event kind for the others) and from webhooks
+constructed from each provider's documented field lists.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from agent.formats.source import Processor
 from agent.record import problem
 from tests.conftest import ROOT
 
-PROVIDERS = ("twilio", "telnyx", "bandwidth", "vonage", "plivo", "sinch", "infobip", "messagebird", "pinpoint")
+PROVIDERS = ("twilio", "telnyx", "bandwidth", "vonage", "plivo", "sinch", "infobip", "messagebird", "pinpoint",
+             "ringcentral", "cdyne", "imimobile", "tychron", "commio")
 
 
 @cache
@@ -53,7 +56,7 @@ def one(provider: str, webhook: Any) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The two sample webhooks of every provider, exactly
+# The sample webhooks of every provider, exactly (a line that is no message event is skipped: no record)
 # ---------------------------------------------------------------------------------------------------------------
 
 SAMPLE_RECORDS: dict[str, list[dict[str, Any]]] = {
@@ -152,14 +155,85 @@ SAMPLE_RECORDS: dict[str, list[dict[str, Any]]] = {
          "message_type": "SMS", "message_profile_id": "9d9caa8c4d73d743cb4f52050a2bb81b",
          "message_finalized_at": "2024-05-14T17:02:06.322000+00:00"},
     ],
+    # A2P outbound DeliveryFailed, A2P inbound (keeps RingCentral's `delivered`), instant MMS; message-store skipped
+    "ringcentral": [
+        {"id": "60217745", "provider": "ringcentral", "status": "deliveryfailed", "direction": "outbound",
+         "from_number": "+15125550190", "to_number": "+16465550117",
+         "body": "Lakeside Gym: your membership renews on 7/1. Reply HELP for help.", "segment_count": 1,
+         "message_type": "SMS", "error_code": "SMS-CAR-412",
+         "message_created_at": "2024-07-08T09:14:20.551208+00:00",
+         "message_finalized_at": "2024-07-08T09:14:24.007316+00:00"},
+        {"id": "60218902", "provider": "ringcentral", "status": "delivered", "direction": "inbound",
+         "from_number": "+16465550117", "to_number": "+15125550190", "body": "HELP", "segment_count": 1,
+         "message_type": "SMS", "message_created_at": "2024-07-08T09:16:02.514730+00:00"},
+        {"id": "22950017004", "provider": "ringcentral", "status": "received", "direction": "inbound",
+         "from_number": "+13035550146", "to_number": "+15125550133", "body": "Parking pass attached",
+         "message_type": "MMS", "message_created_at": "2024-07-08T10:02:44.275000+00:00"},
+    ],
+    # sent postback, REJECTD receipt (Code 023), reply; 10-digit NANP numbers, times UTC month first
+    "cdyne": [
+        {"id": "0b6e94d1-7c3a-4f28-9e15-d4a2c8f07b63", "provider": "cdyne", "status": "sent",
+         "direction": "outbound", "from_number": "+18045550131", "to_number": "+18045550172", "message_type": "SMS",
+         "message_sent_at": "2024-07-19T08:05:51+00:00"},
+        {"id": "0b6e94d1-7c3a-4f28-9e15-d4a2c8f07b63", "provider": "cdyne", "status": "rejected",
+         "direction": "outbound", "from_number": "+18045550131", "to_number": "+18045550172", "error_code": "023"},
+        {"id": "52c0e7a9-1f84-4d3b-a6e2-9b07d5c3f418", "provider": "cdyne", "status": "received",
+         "direction": "inbound", "from_number": "+18045550172", "to_number": "+18045550131", "body": "Wrong number",
+         "segment_count": 1, "message_type": "SMS", "message_created_at": "2024-07-19T08:09:14+00:00"},
+    ],
+    # Delivered and Failed receipts (times +01:00), inbound SMS with a service id
+    "imimobile": [
+        {"id": "d3a90f6e-2b71-4c58-8e04-6f1b9a2c7d35", "provider": "imimobile", "status": "delivered",
+         "direction": "outbound", "to_number": "+447700900655", "segment_count": 1, "message_type": "SMS",
+         "message_finalized_at": "2024-07-22T08:31:48.205000+00:00"},
+        {"id": "70b2e4c9-5a16-4d83-b9f0-1c7e3a6d2f48", "provider": "imimobile", "status": "failed",
+         "direction": "outbound", "to_number": "+447700900810", "segment_count": 1, "message_type": "SMS",
+         "error_code": "7102", "error_message": "Invalid address",
+         "message_finalized_at": "2024-07-22T08:33:02.660000+00:00"},
+        {"id": "8e21c7f4-0a93-4b65-a2d8-5f1e6c0b9d37", "provider": "imimobile", "status": "received",
+         "direction": "inbound", "from_number": "+447700900683", "to_number": "+447700900040",
+         "body": "Is my prescription ready?", "segment_count": 1, "message_type": "SMS",
+         "message_profile_id": "51820", "message_created_at": "2024-07-22T09:14:07.512000+00:00"},
+    ],
+    # inbound SMS, SMS receipt (id sms.id, numbers swapped), inbound MMS (text part), MMS report (id mms.id); cdr
+    # skipped
+    "tychron": [
+        {"id": "01J2QW4E6R8T0Y2V4X6Z8P0A2S", "provider": "tychron", "status": "received", "direction": "inbound",
+         "from_number": "+15125550163", "to_number": "+16465550108", "body": "Running 10 min late, sorry",
+         "segment_count": 1, "message_type": "SMS", "message_created_at": "2024-07-09T14:03:27.615092+00:00"},
+        {"id": "01J2QX2B4C6D8E0F2G4H6J8K0M", "provider": "tychron", "status": "undelivered",
+         "direction": "outbound", "from_number": "+15125550163", "to_number": "+16465550174", "message_type": "SMS",
+         "error_code": "027", "message_sent_at": "2024-07-09T14:10:51.004412+00:00",
+         "message_finalized_at": "2024-07-09T14:12:00+00:00"},
+        {"id": "01J2R3F5G7H9J1K3M5N7P9Q1R3", "provider": "tychron", "status": "received", "direction": "inbound",
+         "from_number": "+15125550163", "to_number": "+16465550108", "body": "Here's the dent on the bumper 🚗",
+         "message_type": "MMS", "message_created_at": "2024-07-09T14:41:52.118406+00:00"},
+        {"id": "01J2R07Y9Z1A3B5C7D9E1F3G5H", "provider": "tychron", "status": "forwarded", "direction": "outbound",
+         "from_number": "+15125550163", "to_number": "+16465550174", "message_type": "MMS",
+         "mno_name": "T-Mobile USA, Inc."},
+    ],
+    # UNDELIV notification, inbound SMS, inbound MMS whose message is a media URL (no body)
+    "commio": [
+        {"id": "71c0b5e2-4d93-4a6f-8b17-e2c9d05a3f68", "provider": "commio", "status": "undeliv",
+         "direction": "outbound", "from_number": "+15125550122", "to_number": "+16465550175", "message_type": "SMS",
+         "error_code": "027"},
+        {"id": "0f6a2d81-93c4-4b7e-a5d0-8e1b7c29f346", "provider": "commio", "status": "received",
+         "direction": "inbound", "from_number": "+16465550175", "to_number": "+15125550122",
+         "body": "What time do you close today?", "segment_count": 1, "message_type": "SMS"},
+        {"id": "a4e9c1b0-26d7-4f85-9c3a-51b8e0f7d2a9", "provider": "commio", "status": "received",
+         "direction": "inbound", "from_number": "+16465550175", "to_number": "+15125550122", "message_type": "MMS"},
+    ],
 }
+SKIPPED_SAMPLE_LINES = {"ringcentral": 1, "tychron": 1}  # message-store counts; a billing record
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_sample_webhooks_map_exactly(provider: str) -> None:
-    lines = sample_lines(provider)
-    assert len(lines) == 2
-    assert [one(provider, line) for line in lines] == SAMPLE_RECORDS[provider]
+    results = [processor(provider).run(line) for line in sample_lines(provider)]
+    assert [r.reject for r in results if r.reject is not None] == []
+    assert sum(r.skipped for r in results) == SKIPPED_SAMPLE_LINES.get(provider, 0)
+    assert all(len(r.records) <= 1 for r in results)
+    assert [record for r in results for record in r.records] == SAMPLE_RECORDS[provider]
 
 
 def test_parse_command_prints_the_sample_records() -> None:
@@ -169,6 +243,17 @@ def test_parse_command_prints_the_sample_records() -> None:
     assert proc.returncode == 0, proc.stderr
     assert [orjson.loads(line) for line in proc.stdout.splitlines()] == SAMPLE_RECORDS["bandwidth"]
     assert b"lines=2 records=2 rejected=0 skipped=0" in proc.stderr
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_dry_run_of_the_example_config_prints_the_sample_records(provider: str) -> None:
+    """What the example config's header tells the operator to run: the payloads it would send, nothing sent."""
+    proc = subprocess.run([sys.executable, "-m", "agent.cli", "run", "--config", f"config/{provider}.yaml",
+                           "--dry-run", "--once"], cwd=ROOT, capture_output=True, timeout=60, check=False,
+                          env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    assert [orjson.loads(line) for line in proc.stdout.splitlines()] == SAMPLE_RECORDS[provider]
+    assert b"line_rejected" not in proc.stderr
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -569,6 +654,23 @@ def test_infobip_inbound() -> None:
     }
 
 
+def test_infobip_failed_report_without_an_error_says_why_from_its_status() -> None:
+    """A failure group with error NO_ERROR: status.description is the only error text, so it is error_message."""
+    body = orjson.loads(sample_lines("infobip")[1])
+    body["results"][0]["error"] = {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR",
+                                   "description": "No Error", "permanent": False}
+    expected = {k: v for k, v in SAMPLE_RECORDS["infobip"][1].items() if k != "error_code"}
+    assert one("infobip", body) == {**expected, "error_message": "Message rejected by operator"}
+    for group, name in (("EXPIRED", "EXPIRED_EXPIRED"), ("REJECTED", "REJECTED_NETWORK")):
+        body["results"][0]["status"] = {"groupId": 4, "groupName": group, "id": 15, "name": name,
+                                        "description": "Message expired" if group == "EXPIRED" else "Rejected"}
+        record = one("infobip", body)
+        assert (record["status"], record["error_message"], "error_code" in record) == (
+            group.lower(), body["results"][0]["status"]["description"], False)
+    # a delivered report's status text is no error
+    assert "error_message" not in one("infobip", sample_lines("infobip")[0])
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # MessageBird
 # ---------------------------------------------------------------------------------------------------------------
@@ -658,6 +760,204 @@ def test_pinpoint_legacy_failure_and_two_way_inbound() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# RingCentral
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _ringcentral(index: int, **body: Any) -> dict[str, Any]:
+    """Sample line `index` with fields of its body replaced (None removes one)."""
+    event = orjson.loads(sample_lines("ringcentral")[index])
+    event["body"] = {k: v for k, v in {**event["body"], **body}.items() if v is not None}
+    return event
+
+
+def test_ringcentral_a2p_outbound_statuses_and_their_times() -> None:
+    base = {k: v for k, v in SAMPLE_RECORDS["ringcentral"][0].items()
+            if k not in ("status", "error_code", "message_finalized_at")}
+    assert one("ringcentral", _ringcentral(0, messageStatus="Queued", errorCode=None)) == {**base, "status": "queued"}
+    assert one("ringcentral", _ringcentral(0, messageStatus="Sent", errorCode=None)) == {
+        **base, "status": "sent", "message_sent_at": "2024-07-08T09:14:24.007316+00:00"}
+    assert one("ringcentral", _ringcentral(0, messageStatus="Delivered", errorCode=None)) == {
+        **base, "status": "delivered", "message_finalized_at": "2024-07-08T09:14:24.007316+00:00"}
+    # SendingFailed may come without segmentCount: then the text gives it
+    failed = _ringcentral(0, messageStatus="SendingFailed", errorCode="SMS-RC-413", segmentCount=None, cost=None,
+                          text="A" * 200)
+    assert one("ringcentral", failed) == {
+        **base, "status": "sendingfailed", "error_code": "SMS-RC-413", "body": "A" * 200, "segment_count": 2,
+        "message_finalized_at": "2024-07-08T09:14:24.007316+00:00"}
+
+
+def test_ringcentral_instant_sms_goes_to_the_target_recipient() -> None:
+    group = [{"phoneNumber": "+15125550101", "name": "Front desk"},
+             {"phoneNumber": "+15125550133", "name": "Sales Line", "target": True}]
+    sms = _ringcentral(2, to=group, attachments=[{"id": "22950017004", "type": "Text",
+                                                  "contentType": "text/plain"}], subject="On my way")
+    assert one("ringcentral", sms) == {
+        "id": "22950017004", "provider": "ringcentral", "status": "received", "direction": "inbound",
+        "from_number": "+13035550146", "to_number": "+15125550133", "body": "On my way", "segment_count": 1,
+        "message_type": "SMS", "message_created_at": "2024-07-08T10:02:44.275000+00:00"}
+    # no entry marked as the target: the first recipient
+    untargeted = _ringcentral(2, to=[{"phoneNumber": "+15125550101"}, {"phoneNumber": "+15125550133"}])
+    assert one("ringcentral", untargeted)["to_number"] == "+15125550101"
+
+
+def test_ringcentral_message_store_events_are_skipped_not_refused() -> None:
+    result = processor("ringcentral").run(sample_lines("ringcentral")[3])
+    assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "message-store")
+    other = orjson.loads(sample_lines("ringcentral")[3])
+    other["event"] = "/restapi/v1.0/account/~/extension/~/presence"
+    assert processor("ringcentral").run(orjson.dumps(other).decode()).reject == "no rule matched"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CDYNE
+# ---------------------------------------------------------------------------------------------------------------
+
+CDYNE_RECEIPT = orjson.loads(sample_lines("cdyne")[1])
+
+
+@pytest.mark.parametrize(("code", "status", "error_code"), [
+    ("000", "deliveredtodevice", None),
+    ("003", "deliveredtocarrier", None),
+    ("004", "accepted", None),
+    ("005", "undelivordeleted", "005"),
+    ("090", "badaddress", "090"),
+    ("999", "carriererrorunknown", "999"),
+    ("027", None, "027"),  # outside the documented enum: no word for it, the code is kept
+])
+def test_cdyne_receipt_status_is_the_code_enum_name(code: str, status: str | None, error_code: str | None) -> None:
+    record = one("cdyne", {**CDYNE_RECEIPT, "Code": code})
+    assert (record.get("status"), record.get("error_code")) == (status, error_code)
+    assert "message_type" not in record  # the sent postback says SMS or MMS; a receipt does not
+
+
+def test_cdyne_mms_postbacks_eleven_digit_numbers_and_short_codes() -> None:
+    sent = {"MMSSent": "1", "MessageID": "9a2f4c61-0d7e-4b38-8c15-e6f3a9d20b47", "ReferenceID": "",
+            "FromPhoneNumber": "18045550131", "ToPhoneNumber": "18045550172", "SentTime": "12/3/2024 11:45:02 PM"}
+    assert one("cdyne", sent) == {
+        "id": "9a2f4c61-0d7e-4b38-8c15-e6f3a9d20b47", "provider": "cdyne", "status": "sent",
+        "direction": "outbound", "from_number": "+18045550131", "to_number": "+18045550172", "message_type": "MMS",
+        "message_sent_at": "2024-12-03T23:45:02+00:00"}
+    reply = {"MMSResponse": "1", "MessageID": "e4b71a90-3c2d-4f86-9a05-7d1c8e6b3f24",
+             "MatchedMessageID": "00000000-0000-0000-0000-000000000000", "ReferenceID": "",
+             "FromPhoneNumber": "8045550172", "ToPhoneNumber": "74121", "ResponseReceiveDate": "12/3/2024 11:50:10 PM",
+             "Message": "Here is the photo you asked for"}
+    assert one("cdyne", reply) == {
+        "id": "e4b71a90-3c2d-4f86-9a05-7d1c8e6b3f24", "provider": "cdyne", "status": "received",
+        "direction": "inbound", "from_number": "+18045550172", "to_number": "74121",
+        "body": "Here is the photo you asked for", "message_type": "MMS",
+        "message_created_at": "2024-12-03T23:50:10+00:00"}  # no SMS segment count for an MMS
+
+
+def test_cdyne_not_taken_by_the_aggregator_has_no_status_word() -> None:
+    refused = {**orjson.loads(sample_lines("cdyne")[0]), "SMSSent": "0"}
+    assert one("cdyne", refused) == {
+        "id": "0b6e94d1-7c3a-4f28-9e15-d4a2c8f07b63", "provider": "cdyne", "direction": "outbound",
+        "from_number": "+18045550131", "to_number": "+18045550172", "message_type": "SMS"}
+
+
+def test_cdyne_numbers_are_nanp_whatever_the_default_country(tmp_path: Path) -> None:
+    config = tmp_path / "cdyne.yaml"
+    config.write_text(f"sources:\n  - name: c\n    format: cdyne\n    paths: [{tmp_path}/x]\n    default_country: GB\n")
+    record = Processor(load(config).sources[0]).run(sample_lines("cdyne")[0]).records[0]
+    assert (record["from_number"], record["to_number"]) == ("+18045550131", "+18045550172")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# IMImobile / Webex Connect
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_imimobile_submitted_receipt_is_sent_and_has_no_error() -> None:
+    receipt = orjson.loads(sample_lines("imimobile")[0])
+    info = receipt["deliveryInfoNotification"]["deliveryInfo"]
+    info.update(deliveryStatus="Submitted", code="7501", Description="Submitted", messageCount="2")
+    assert one("imimobile", receipt) == {
+        "id": "d3a90f6e-2b71-4c58-8e04-6f1b9a2c7d35", "provider": "imimobile", "status": "submitted",
+        "direction": "outbound", "to_number": "+447700900655", "segment_count": 2, "message_type": "SMS",
+        "message_sent_at": "2024-07-22T08:31:48.205000+00:00"}
+
+
+def test_imimobile_inbound_to_a_short_code_without_a_service() -> None:
+    inbound = orjson.loads(sample_lines("imimobile")[2])
+    inbound["da"] = "60777"
+    inbound["dataIntegration"]["context"]["serviceId"] = ""
+    assert one("imimobile", inbound) == {
+        **{k: v for k, v in SAMPLE_RECORDS["imimobile"][2].items() if k != "message_profile_id"},
+        "to_number": "60777"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Tychron
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_tychron_inbound_sms_segments_from_udh_or_parts() -> None:
+    sms = orjson.loads(sample_lines("tychron")[0])
+    assert one("tychron", {**sms, "udh": {"ref_num": 17, "count": 3}})["segment_count"] == 3
+    assert one("tychron", {**sms, "parts": [{"id": "p1"}, {"id": "p2"}]})["segment_count"] == 2
+
+
+def test_tychron_sms_receipts_use_the_message_id_and_the_delivery_status() -> None:
+    dlr = orjson.loads(sample_lines("tychron")[1])
+    delivered = {**dlr, "status": "failed", "error_code": "500", "delivery_status": "delivered",
+                 "delivery_error_code": "000"}  # the top-level status/error_code are Tychron's processing
+    assert one("tychron", delivered) == {
+        **{k: v for k, v in SAMPLE_RECORDS["tychron"][1].items() if k != "error_code"}, "status": "delivered"}
+    enroute = {**dlr, "delivery_status": "enroute", "delivery_error_code": "000"}
+    assert one("tychron", enroute) == {
+        **{k: v for k, v in SAMPLE_RECORDS["tychron"][1].items() if k not in ("error_code", "message_finalized_at")},
+        "status": "enroute"}
+    without_message = {k: v for k, v in dlr.items() if k != "sms"}  # the top-level id names the receipt: no id
+    assert processor("tychron").run(orjson.dumps(without_message).decode()).reject == (
+        "record breaks the contract: missing required field 'id'")
+
+
+def test_tychron_final_mms_report_and_a_billing_record() -> None:
+    report = {**orjson.loads(sample_lines("tychron")[3]), "status_code": "Retrieved"}
+    assert one("tychron", report) == {**SAMPLE_RECORDS["tychron"][3], "status": "retrieved",
+                                      "message_finalized_at": "2024-07-09T14:30:10.861274+00:00"}
+    result = processor("tychron").run(sample_lines("tychron")[4])
+    assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "cdr")
+
+
+def test_tychron_receipt_orientation_override_from_the_example_config(tmp_path: Path) -> None:
+    """config/tychron.yaml shows how to keep the payload's from/to if receipts turn out not to be swapped."""
+    example = (ROOT / "config" / "tychron.yaml").read_text()
+    override = "\n".join(line.replace("    # ", "    ", 1) for line in example.splitlines()
+                         if line.startswith(("    # map:", "    #   from_number", "    #   to_number")))
+    config = tmp_path / "tychron.yaml"
+    config.write_text(f"sources:\n  - name: t\n    format: tychron\n    paths: [{tmp_path}/x]\n{override}\n")
+    source = Processor(load(config).sources[0])
+    records = [r for line in sample_lines("tychron") for r in source.run(line).records]
+    assert [(r["from_number"], r["to_number"]) for r in records] == [
+        ("+15125550163", "+16465550108"), ("+16465550174", "+15125550163"),
+        ("+15125550163", "+16465550108"), ("+16465550174", "+15125550163")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Commio
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_commio_delivered_notification_has_no_error_code() -> None:
+    delivered = {**orjson.loads(sample_lines("commio")[0]), "send_status": "delivered", "status": "DELIVRD",
+                 "error": "000", "source_did": "15125550122"}
+    assert one("commio", delivered) == {**{k: v for k, v in SAMPLE_RECORDS["commio"][0].items() if k != "error_code"},
+                                        "status": "delivrd"}
+
+
+def test_commio_inbound_mms_text_is_the_body_and_an_id_is_required() -> None:
+    mms = {**orjson.loads(sample_lines("commio")[2]), "message": "Is this the right part?"}
+    assert one("commio", mms) == {**SAMPLE_RECORDS["commio"][2], "body": "Is this the right part?"}
+    base64_image = {**mms, "message": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA"}
+    assert "body" not in one("commio", base64_image)
+    without_id = {k: v for k, v in orjson.loads(sample_lines("commio")[1]).items() if k != "id"}
+    assert processor("commio").run(orjson.dumps(without_id).decode()).reject == (
+        "record breaks the contract: missing required field 'id'")
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # Refusals and robustness
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -680,7 +980,8 @@ def test_broken_or_unknown_lines_are_refused_with_a_reason(provider: str, line: 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_a_record_without_an_id_is_refused_not_sent(provider: str) -> None:
     webhook = orjson.loads(sample_lines(provider)[1])
-    for key in ("MessageSid", "messageId", "MessageUUID", "id", "batch_id", "message_id"):
+    for key in ("MessageSid", "messageId", "MessageUUID", "id", "batch_id", "message_id", "MessageID", "transid",
+                "guid"):
         _drop_key(webhook, key)
     result = processor(provider).run(orjson.dumps(webhook).decode())
     assert result.records == []

@@ -3,6 +3,7 @@ hypothesis properties (never raise, never return "", round trips)."""
 
 from __future__ import annotations
 
+import base64
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -844,3 +845,41 @@ def test_wrong_types_never_raise(junk: object) -> None:
     assert kannel_segments(junk, "2", junk) == 1  # type: ignore[arg-type]
     assert parse_receipt(junk) == {}  # type: ignore[arg-type]
     assert parse_time("2026-11-27 01:13:22", "%Y-%m-%d %H:%M:%S", junk) is None or junk is None  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MIME parts as JSON (Tychron MMS)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _part(ctype: str, body: str = "", encoding: str = "identity", parts: list | None = None) -> dict:
+    return {"headers": {"content-type": ctype}, "encoding": encoding, "body": body, "parts": parts or []}
+
+
+def test_mime_text_finds_and_decodes_the_text_part() -> None:
+    text = base64.b64encode("Dent on the bumper 🚗".encode()).decode()
+    mms = _part("multipart/related", parts=[_part("application/smil", "<smil/>"),
+                                            _part("text/plain; charset=utf-8", text, "base64"),
+                                            _part("image/jpeg", "/9j/4AAQ", "base64")])
+    assert t.mime_text(mms) == "Dent on the bumper 🚗"
+    latin = base64.b64encode("café".encode("latin-1")).decode()
+    assert t.mime_text(_part('text/plain; charset="iso-8859-1"', latin, "base64")) == "café"
+    assert t.mime_text(_part("TEXT/PLAIN", "as written")) == "as written"
+
+
+@pytest.mark.parametrize("part", [
+    _part("multipart/related", parts=[_part("image/jpeg", "/9j/4AAQ", "base64")]),  # no text part
+    _part("text/plain", "", "identity"),
+    _part("text/plain", "//8=", "base64"),  # not UTF-8
+    _part("text/plain", "not base64!", "base64"),
+    {"parts": "x"}, "text", None,
+])
+def test_mime_text_is_unknown_without_a_readable_text_part(part) -> None:
+    assert t.mime_text(part) is None
+
+
+def test_mime_text_stops_at_a_depth_no_mms_has() -> None:
+    deep = _part("text/plain", "deep")
+    for _ in range(20):
+        deep = _part("multipart/mixed", parts=[deep])
+    assert t.mime_text(deep) is None

@@ -7,6 +7,7 @@
 - smpp: delivery receipts and the SMPP status tables;
 - status: status classes (pending, sent, final);
 - jasmin: the Python literals of Jasmin's messages.log;
+- mime: the text part of an MMS logged as JSON MIME parts;
 - ids: stable ids and the body hash.
 
 Everything here runs on the per-line hot path, so: no I/O, tables built once at import, caches where inputs
@@ -20,6 +21,7 @@ from agent.formats.transforms.gsm import gsm7_decode, gsm7_septets, is_gsm7, seg
 from agent.formats.transforms.ids import body_hash, stable_id
 from agent.formats.transforms.jasmin import jasmin_msgid, jasmin_text, py_literal
 from agent.formats.transforms.kannel import kannel_segments, kannel_text
+from agent.formats.transforms.mime import mime_text
 from agent.formats.transforms.phone import COUNTRY_CALLING_CODES, e164_str, to_e164
 from agent.formats.transforms.smpp import (
     ESME_STATUS,
@@ -51,6 +53,7 @@ __all__ = [
     "jasmin_text",
     "kannel_segments",
     "kannel_text",
+    "mime_text",
     "parse_receipt",
     "parse_time",
     "py_literal",

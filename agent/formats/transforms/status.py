@@ -12,7 +12,9 @@ _PENDING = (
 )
 _SENT = (
     "sent esme_rok acceptd accepted_by_smsc smsc_accepted delivered_to_operator delivered_to_smsc "
-    "sent_to_carrier delivered_to_carrier"
+    "sent_to_carrier delivered_to_carrier "
+    # CDYNE's DeliveredToCarrier and the MM4/MM7 intermediate states (Tychron MMS receipts), lower-cased as sent
+    "deliveredtocarrier forwarded deferred"
 )
 _FINAL = (
     "delivered undelivered undeliverable failed delivery_failed expired rejected deleted received read "
@@ -22,7 +24,12 @@ _FINAL = (
     "text_delivered text_successful text_blocked text_invalid text_unreachable text_carrier_unreachable "
     "text_spam text_ttl_expired text_unknown text_opted_out text_invalid_message text_carrier_blocked "
     "text_max_price_exceeded invalid_message max_price_exceeded no_quota_left_on_account error "
-    "delivered_to_handset"
+    "delivered_to_handset "
+    # RingCentral A2P, CDYNE receipt codes and MM4/MM7 final states, lower-cased as the provider writes them
+    "deliveryfailed sendingfailed deliveredtodevice undelivordeleted senderexceededcarrierthrottle "
+    "recipientexceededcarrierthrottle senderandrecipentexceededcarrierthrottle "
+    "invalidmessageformatortextmsgcontentsizeexceeded badaddress invalidrouting carriererrorunknown "
+    "retrieved indeterminate unrecognised"
 )
 _STATUS_CLASSES: dict[str, str] = {
     **dict.fromkeys(_PENDING.split(), "pending"),
