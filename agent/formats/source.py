@@ -6,7 +6,8 @@ A rule with `drop: true` skips lines that are not message events (counted, never
 `parser: {type: regex, match: RE}` gives one line regex to every rule without its own `match`
 (rules then pick their event with `when:`; the line is matched once), and a preset may say
 `extends: other` to reuse another preset's rules with its own parser (kannel-custom).
-A format may take `options:`; the kannel formats take `access_log_format`, the layout
+`parser: csv` and `parser: kv` split a line into named fields (formats/delimited.py) that rules and mappings
+read like a JSON object. A format may take `options:`; the kannel formats take `access_log_format`, the layout
 string from kannel.conf, compiled into their line regex (formats/kannel_layout.py).
 """
 
@@ -26,13 +27,14 @@ import yaml
 
 from agent.config import ConfigError, SourceConfig
 from agent.formats import transforms as tf
+from agent.formats.delimited import HEADER, LineParser, ParserSpecError, csv_parser, kv_parser
 from agent.formats.kannel_layout import LayoutError, compile_layout
 from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, member
 from agent.record import InvalidRecord, clean, field_problem, validate
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
-PARSERS = ("json", "regex")
+PARSERS = ("json", "regex", "csv", "kv")
 
 
 def preset_names() -> list[str]:
@@ -216,6 +218,9 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
     return Rule(name, regex, when, drop, build, bool(raw.get("segments", True)), keys, skip)
 
 
+_HEADER = Result("header", [])  # a CSV header line: skipped, counted under the rule name "header"
+
+
 def _layout_parser(preset: Mapping[str, Any], cfg: SourceConfig, ctx: Context, where: str) -> dict[str, Any] | None:
     """The line regex a kannel format's `access_log_format` option compiles to, or None without one.
 
@@ -277,6 +282,19 @@ class Processor:
         if kind not in PARSERS:
             raise ctx.error(f"{where}.parser", f"one of {', '.join(PARSERS)}, got {kind!r}")
         self.kind = kind
+        self.split: LineParser | None = None  # csv / kv: a line -> its named fields, or why it is refused
+        self.columns: tuple[str, ...] = ()
+        if kind in ("csv", "kv"):
+            options = parser if isinstance(parser, Mapping) else {}
+            try:
+                if kind == "kv":
+                    self.split = kv_parser(options)
+                else:
+                    self.split, self.columns = csv_parser(options)
+                    # every row has every column (None when empty): the mapping reads them as text, like groups
+                    ctx = dataclasses.replace(ctx, groups=frozenset(self.columns))
+            except ParserSpecError as exc:
+                raise ctx.error(f"{where}.parser.{exc.key}", str(exc)) from None
         own_rules = cfg.spec.get("rules") or []
         if not isinstance(own_rules, list):
             raise ctx.error(f"{where}.rules", "a list of rules")
@@ -318,7 +336,7 @@ class Processor:
     def explain(self) -> list[str]:
         """How lines are read, for `parse --explain`: the parser, and each line regex with the rules using it."""
         if self.kind != "regex":
-            return [f"parser {self.kind}"]
+            return [f"parser {self.kind}" + (f", columns {', '.join(self.columns)}" if self.columns else "")]
         return [f"parser regex for rules {', '.join(r.name for r in g.rules)}: {g.regex.pattern}"  # type: ignore[union-attr]
                 for g in self.groups]
 
@@ -337,6 +355,11 @@ class Processor:
                     if rule.when is None or rule.when(m):
                         return self._apply(rule, m)
             return Result(None, [], "no rule matched")
+        if self.split is not None:
+            fields = self.split(line)
+            if fields.__class__ is str:
+                return _HEADER if fields is HEADER else Result(None, [], fields)  # type: ignore[arg-type]
+            return self._json_item(fields)
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
