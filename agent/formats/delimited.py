@@ -68,11 +68,12 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
         raise ParserSpecError("columns", f"names used once each, got {', '.join(columns)}")
     header, first = list(columns), columns[0]
     width = len(columns)
-    special = "".join(c for c in (quote, escape) if c)
+    special = quote or escape or ""  # a row holding neither needs no csv module
+    other = escape if quote and escape else None
     expected = f"invalid CSV: expected {width} columns ({', '.join(columns)}), got "
 
     def parse(line: str) -> Fields | str:
-        if special and any(c in line for c in special):
+        if special and (special in line or (other is not None and other in line)):
             try:
                 values = next(csv.reader((line,), **dialect))
             except csv.Error as exc:
@@ -83,15 +84,15 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
             return f"{expected}{len(values)}"
         if values[0].strip() == first and [v.strip() for v in values] == header:
             return HEADER
-        return dict(zip(columns, [v or None for v in values], strict=True))
+        return {c: v or None for c, v in zip(columns, values)}  # noqa: B905 (the widths are equal here)
 
     return parse, columns
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
-_QUOTED = r'"((?:[^"\\]|\\.)*)"'
-_CLOSED = re.compile(_QUOTED, re.DOTALL)
+_QUOTED_BODY = r'[^"\\]*(?:\\.[^"\\]*)*'  # unrolled: one class run per stretch, not one alternation per character
+_CLOSED = re.compile(rf'"{_QUOTED_BODY}"', re.DOTALL)
 
 
 def _unescape(value: str) -> str:
@@ -118,26 +119,24 @@ def kv_parser(spec: Mapping[str, Any]) -> LineParser:
     else:  # `a: 1; b: two words`: spaces around the separator and the assign character are not part of values
         gap = re.escape(separator)
         eq, end, bare = rf"\s*{eq}\s*", rf"\s*(?:{gap}|$)", rf'[^{gap}"]*?'
-    pair = re.compile(rf'\s*([^\s{gap}{re.escape(assign)}"]+)(?:{eq}(?:{_QUOTED}|({bare})))?{end}', re.DOTALL)
+    key = rf'[^\s{gap}{re.escape(assign)}"]+'
+    pair = re.compile(rf'\s*({key})(?:{eq}(?:"({_QUOTED_BODY})"|({bare})))?{end}', re.DOTALL)
+    # Every pair, and where no pair starts, the character found instead: one findall call in C per line.
+    scan = re.compile(rf"{pair.pattern}|(\S)", re.DOTALL)
 
     def parse(line: str) -> Fields | str:
         fields: Fields = {}
-        pos, size = 0, len(line)
-        while pos < size:
-            m = pair.match(line, pos)
-            if m is None:
-                if not line[pos:].strip():
-                    break
-                return _kv_problem(line, pos, assign)
-            pos = m.end()
-            key, quoted, value = m.groups()
-            value = _unescape(quoted) if quoted is not None else value
+        for name, quoted, value, stray in scan.findall(line):
+            if stray:
+                return _kv_problem(line, pair, assign)
+            if quoted:
+                value = _unescape(quoted)
             if not value:
                 continue
-            if "." in key:
-                _nest(fields, key, value)
+            if "." in name:
+                _nest(fields, name, value)
             else:
-                fields[key] = value
+                fields[name] = value
         if not fields and not line.strip():
             return "invalid key=value: no pairs"
         return fields
@@ -145,7 +144,11 @@ def kv_parser(spec: Mapping[str, Any]) -> LineParser:
     return parse
 
 
-def _kv_problem(line: str, pos: int, assign: str) -> str:
+def _kv_problem(line: str, pair: re.Pattern[str], assign: str) -> str:
+    """Where and why a line is not key=value pairs (only refused lines come here)."""
+    pos = 0
+    while (m := pair.match(line, pos)) is not None and m.end() > pos:
+        pos = m.end()
     rest = line[pos:].lstrip()
     column = len(line) - len(rest) + 1
     key, _, value = rest.partition(assign)

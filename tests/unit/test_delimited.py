@@ -70,20 +70,24 @@ def test_a_csv_parser_that_cannot_work_names_the_option(spec, key, expected):
 KEY = st.text("abcdefghijklmnopqrstuvwxyz_0123456789-", min_size=1, max_size=8)
 
 
-def _logfmt(pairs: dict[str, str]) -> str:
-    """How logfmt writers quote: values with spaces, quotes, `=` or backslashes in quotes, \\ and \" escaped."""
+def _logfmt(pairs: dict[str, str], separator: str = " ", assign: str = "=") -> str:
+    """How logfmt writers quote: values with spaces, quotes, separators or backslashes in quotes, \\ and \" escaped
+    (with another separator, values are quoted where spaces around them would be trimmed)."""
     out = []
     for key, value in pairs.items():
-        if value == "" or any(c in value for c in ' "=\\\t') or not value.isprintable():
+        if value == "" or any(c in value for c in f' "\\\t{separator}{assign}') or not value.isprintable():
             value = '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-        out.append(f"{key}={value}")
-    return " ".join(out)
+        out.append(f"{key}{assign}{value}")
+    return separator.join(out)
 
 
 @given(st.dictionaries(KEY, st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\r"),
-                                     max_size=20), min_size=1, max_size=6))
-def test_logfmt_pairs_come_back_with_quotes_and_escapes_undone_and_empty_values_left_out(pairs):
-    assert kv_parser({})(_logfmt(pairs)) == {k: v for k, v in pairs.items() if v}
+                                     max_size=20), min_size=1, max_size=6),
+       st.sampled_from([(" ", "="), (";", "="), (",", ":"), ("|", "="), ("&", "=")]))
+def test_kv_pairs_come_back_with_quotes_and_escapes_undone_and_empty_values_left_out(pairs, style):
+    separator, assign = style
+    line = _logfmt(pairs, separator, assign)
+    assert kv_parser({"separator": separator, "assign": assign})(line) == {k: v for k, v in pairs.items() if v}
 
 
 def test_kv_with_other_separators_dotted_keys_and_bare_keys():
