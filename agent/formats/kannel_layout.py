@@ -129,9 +129,8 @@ def compile_layout(layout: str) -> str:
     missing = [f"%{code} ({why})" for code, why in REQUIRED.items() if code not in codes]
     if missing:
         raise LayoutError(f"a layout the kannel rules can read; it lacks {'; '.join(missing)}")
-    text_code = "b" if "b" in codes else "a" if "a" in codes else None
     names = {code: ESCAPES[code][0] for code in codes}
-    if text_code == "a":
+    if "b" not in codes and "a" in codes:  # the squeezed text is the body when the layout has no %b
         names["a"] = "text"
     parts = [PREFIX]
     captured: set[str] = set()
