@@ -66,6 +66,9 @@ def cmd_parse(args: argparse.Namespace, cfg: Config) -> int:
                      f"known: {', '.join(s.name for s in cfg.sources)}", EXIT_CONFIG)
     scfg = sources[0]
     processor = Processor(scfg)
+    if args.explain:  # how the lines are read (a kannel access_log_format shows as the regex it compiles to)
+        for text in processor.explain():
+            print(f"source {scfg.name}: {text}", file=sys.stderr)
     guard = FinalStatusMemory(cfg.final_status_memory)
     inputs = args.files or expand(scfg.paths, scfg.exclude)
     out = sys.stdout.buffer

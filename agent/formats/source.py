@@ -6,6 +6,9 @@ A rule with `drop: true` skips lines that are not message events (counted, never
 `parser: {type: regex, match: RE}` gives one line regex to every rule without its own `match`
 (rules then pick their event with `when:`; the line is matched once), and a preset may say
 `extends: other` to reuse another preset's rules with its own parser (kannel-custom).
+`parser: csv` and `parser: kv` split a line into named fields (formats/delimited.py) that rules and mappings
+read like a JSON object. A format may take `options:`; the kannel formats take `access_log_format`, the layout
+string from kannel.conf, compiled into their line regex (formats/kannel_layout.py).
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ import yaml
 
 from agent.config import ConfigError, SourceConfig
 from agent.formats import transforms as tf
+from agent.formats.delimited import HEADER, LineParser, ParserSpecError, csv_parser, kv_parser
+from agent.formats.kannel_layout import LayoutError, compile_layout
 from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, member
 from agent.record import InvalidRecord, clean, field_problem, validate
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
+PARSERS = ("json", "regex", "csv", "kv")
 
 
 def preset_names() -> list[str]:
@@ -184,7 +190,7 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
         regex = _regex(str(raw["match"]), ctx, f"{w}.match")
         ctx = dataclasses.replace(ctx, groups=frozenset(regex.groupindex))  # the fields are the re.Match
     elif "match" in raw:
-        raise ctx.error(f"{w}.match", "only on regex parsers; JSON rules select events with `when:`")
+        raise ctx.error(f"{w}.match", f"only on regex parsers; {kind} rules select events with `when:`")
     when = compile_condition(raw["when"], ctx, f"{w}.when") if "when" in raw else None
     drop = bool(raw.get("drop", False))
     derive = raw.get("derive") or {}
@@ -210,6 +216,36 @@ def _compile_rule(raw: Any, index: int, kind: str, overrides: Mapping[str, Any],
     keys = _necessary(raw["when"]) if "when" in raw else {}
     skip = Result(name, []) if drop else None
     return Rule(name, regex, when, drop, build, bool(raw.get("segments", True)), keys, skip)
+
+
+_HEADER = Result("header", [])  # a CSV header line: skipped, counted under the rule name "header"
+
+
+def _layout_parser(preset: Mapping[str, Any], cfg: SourceConfig, ctx: Context, where: str) -> dict[str, Any] | None:
+    """The line regex a kannel format's `access_log_format` option compiles to, or None without one.
+
+    A preset lists the options it takes under `options:`, with their defaults (kannel-custom sets its layout
+    there). The source's own `parser:` replaces a preset's layout, but not one the source itself gives.
+    """
+    declared = preset.get("options") or {}
+    given = cfg.spec.get("options") or {}
+    if not isinstance(given, Mapping):
+        raise ctx.error(f"{where}.options", "a mapping of option -> value")
+    for key in given:
+        if key not in declared:
+            raise ctx.error(f"{where}.options.{key}", f"an option of the {cfg.format} format (it takes: "
+                                                      f"{', '.join(declared) or 'none'})" if cfg.format else
+                                                      "options only with a built-in `format:` that takes them")
+    layout = given.get("access_log_format", declared.get("access_log_format"))
+    if layout is None or ("parser" in cfg.spec and "access_log_format" not in given):
+        return None
+    key = f"{where}.options.access_log_format"
+    if "parser" in cfg.spec:
+        raise ctx.error(key, "either the layout or a `parser:` of your own, not both")
+    try:
+        return {"type": "regex", "match": compile_layout(layout)}
+    except LayoutError as exc:
+        raise ctx.error(key, str(exc)) from None
 
 
 class RejectsFile:
@@ -241,11 +277,24 @@ class Processor:
         if cfg.format:
             preset = load_preset(cfg.format, file, f"{where}.format")
         spec = {**preset, **{k: v for k, v in cfg.spec.items() if k not in ("rules", "map")}}
-        parser = spec.get("parser", "json")
+        parser = _layout_parser(preset, cfg, ctx, where) or spec.get("parser", "json")
         kind = parser.get("type") if isinstance(parser, Mapping) else parser
-        if kind not in ("json", "regex"):
-            raise ctx.error(f"{where}.parser", f"json or regex, got {kind!r}")
+        if kind not in PARSERS:
+            raise ctx.error(f"{where}.parser", f"one of {', '.join(PARSERS)}, got {kind!r}")
         self.kind = kind
+        self.split: LineParser | None = None  # csv / kv: a line -> its named fields, or why it is refused
+        self.columns: tuple[str, ...] = ()
+        if kind in ("csv", "kv"):
+            options = parser if isinstance(parser, Mapping) else {}
+            try:
+                if kind == "kv":
+                    self.split = kv_parser(options)
+                else:
+                    self.split, self.columns = csv_parser(options)
+                    # every row has every column (None when empty): the mapping reads them as text, like groups
+                    ctx = dataclasses.replace(ctx, groups=frozenset(self.columns))
+            except ParserSpecError as exc:
+                raise ctx.error(f"{where}.parser.{exc.key}", str(exc)) from None
         own_rules = cfg.spec.get("rules") or []
         if not isinstance(own_rules, list):
             raise ctx.error(f"{where}.rules", "a list of rules")
@@ -284,6 +333,13 @@ class Processor:
         self.body_mode = cfg.body
         self.rejects = RejectsFile(cfg.rejects) if cfg.rejects else None
 
+    def explain(self) -> list[str]:
+        """How lines are read, for `parse --explain`: the parser, and each line regex with the rules using it."""
+        if self.kind != "regex":
+            return [f"parser {self.kind}" + (f", columns {', '.join(self.columns)}" if self.columns else "")]
+        return [f"parser regex for rules {', '.join(r.name for r in g.rules)}: {g.regex.pattern}"  # type: ignore[union-attr]
+                for g in self.groups]
+
     def close(self) -> None:
         if self.rejects is not None:
             self.rejects.close()
@@ -299,6 +355,11 @@ class Processor:
                     if rule.when is None or rule.when(m):
                         return self._apply(rule, m)
             return Result(None, [], "no rule matched")
+        if self.split is not None:
+            fields = self.split(line)
+            if fields.__class__ is str:
+                return _HEADER if fields is HEADER else Result(None, [], fields)  # type: ignore[arg-type]
+            return self._json_item(fields)
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:

@@ -1,0 +1,95 @@
+"""The access-log-format compiler: any layout, any text (separators, brackets, "%" included) wherever it stands."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.formats.kannel_layout import ESCAPES, REQUIRED, LayoutError, compile_layout
+
+EVENTS = ["Sent SMS", "Receive DLR", "Receive SMS", "REJECTED Send SMS", "FAILED Send SMS", "DISCARDED SMS",
+          "EXPIRED SMS", "FAILED Receive DLR", "DROPPED Received DLR", "REJECTED Receive SMS - not white-listed SMS",
+          "REJECTED Receive SMS - black-listed SMS"]
+SEPARATORS = ["|", ";", ",", "\t", " ", "] [", " [x:", "=", "&", "::", " | ", "><", "%"]
+NUMBER = st.one_of(st.just(""), st.integers(-1, 9999).map(str))
+SHAPES = {
+    "event": st.sampled_from(EVENTS),
+    "msgtime": st.sampled_from(["2026-11-27 01:15:46", "1969-12-31 23:59:59"]),
+    "uuid": st.uuids().map(str),
+    "udh": st.text("0123456789ABCDEF", max_size=12),
+    "text": st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), max_size=60),
+}
+CODES = [c for c in ESCAPES if c not in ("a", "r", "R", "s", "S", "b") and c not in REQUIRED]
+
+
+def _value(name: str, shape: str, free: str) -> st.SearchStrategy[str]:
+    if name in SHAPES:
+        return SHAPES[name]
+    if shape == r"-?\d*":
+        return NUMBER
+    return st.text(free, max_size=20)
+
+
+@st.composite
+def layouts(draw: st.DrawFn) -> tuple[str, str, dict[str, str]]:
+    """A layout of the required codes, %b and some others in any order with any separators; a line rendered in
+    it (with or without Kannel's date prefix) and the value of every field."""
+    codes = [*REQUIRED, "b", *draw(st.lists(st.sampled_from(CODES), unique=True, max_size=6))]
+    codes = draw(st.permutations(codes))
+    seps = [draw(st.sampled_from(SEPARATORS)) for _ in range(len(codes) + 1)]
+    seps[0] = draw(st.sampled_from(["", *SEPARATORS[:3]]))
+    seps[-1] = draw(st.sampled_from(["", *SEPARATORS]))
+    # The one layout that cannot be read both ways: the text before the event with only spaces between them. The
+    # event names hold spaces and the text may end in one of their words ("... FAILED" + "Receive DLR"); the text
+    # is then read as long as it can be (kannel_layout's docstring, README).
+    text, event = codes.index("b"), codes.index("l")
+    for i in range(text + 1, event + 1):
+        if seps[i] == " ":
+            seps[i] = "|"
+    # ids, numbers and names never hold a separator of the layout (the text may hold anything)
+    used = set("".join(seps))
+    free = "".join(c for c in "abcxyz019+-_.:/@?=&" if c not in used)
+    values = {c: draw(_value(ESCAPES[c][0], ESCAPES[c][1], free)) for c in codes}
+    literal = [s.replace("%", "%%") for s in seps]  # kannel.conf writes a literal % as %%
+    layout = literal[0] + "".join(f"%{c}{s}" for c, s in zip(codes, literal[1:], strict=True))
+    line = seps[0] + "".join(values[c] + s for c, s in zip(codes, seps[1:], strict=True))
+    if draw(st.booleans()):
+        line = "2026-11-26 20:16:42 " + line
+    return layout, line, values
+
+
+@settings(max_examples=400, deadline=None)
+@given(layouts())
+def test_every_field_comes_back_whatever_the_text_holds_and_wherever_it_stands(case):
+    layout, line, values = case
+    m = re.match(compile_layout(layout), line)
+    assert m is not None, (layout, line)
+    for code, value in values.items():
+        assert m[ESCAPES[code][0]] == value, (code, layout, line)
+
+
+
+def test_a_percent_written_twice_is_a_literal_and_a_code_used_twice_is_captured_once():
+    m = re.match(compile_layout("%l %F %p %P %d 100%% %b %F"), "Sent SMS f1 a b 1 100% hi %F f1")
+    assert m is not None and (m["fid"], m["text"]) == ("f1", "hi %F")
+
+
+def test_squeezed_text_is_the_body_when_the_layout_has_no_b():
+    m = re.match(compile_layout("%l|%F|%p|%P|%d|%a|%k"), "Sent SMS|f|a|b|1|hello | world|hello")
+    assert m is not None and (m["text"], m["keyword"]) == ("hello | world", "hello")
+    m = re.match(compile_layout("%l|%F|%p|%P|%d|%b|%a"), "Sent SMS|f|a|b|1|x|y|x y")
+    assert m is not None and (m["text"], m["words"]) == ("x|y", "x y")
+
+
+@pytest.mark.parametrize(("layout", "message"), [
+    ("%l|%F|%p|%P|%d|%y", "got %y at position 16"),
+    ("%l|%F|%p|%P|%d|%", "got a lone % at the end"),
+    ("%i|%b", "it lacks %l (the event"),
+    ("   ", "the access-log-format string from kannel.conf"),
+])
+def test_an_unknown_escape_or_a_missing_field_says_what_to_change(layout, message):
+    with pytest.raises(LayoutError, match=re.escape(message)):
+        compile_layout(layout)
