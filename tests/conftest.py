@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+FIXTURES = ROOT / "tests" / "fixtures"  # copies of the shared samples; see its README.md
 TOKEN = "test-token-5f1e9c0a7d"
 
 

@@ -1,7 +1,7 @@
 """The provider webhook formats (twilio, telnyx, bandwidth, vonage, plivo, sinch, infobip, messagebird, pinpoint).
 
 Every expected record below is written out by hand from the provider's documented payload and
-../shared/mapping-conventions.md: it is the spec of the format. The processors are built from the shipped example
+the project's mapping conventions: it is the spec of the format. The processors are built from the shipped example
 configs (config/<provider>.yaml), so those are checked too. Lines come from config/samples/<provider>.jsonl (the
 two real-shaped webhooks per provider) and from webhooks constructed from each provider's documented field lists.
 """
