@@ -18,7 +18,7 @@ import orjson
 import yaml
 
 from agent import __version__
-from agent.config import Config, ConfigError, load
+from agent.config import Config, ConfigError, SourceConfig, load
 from agent.files.checkpoints import CheckpointStore, StateDirError
 from agent.files.discovery import expand, watch_roots
 from agent.files.fingerprint import file_key
@@ -34,6 +34,17 @@ EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_TOKEN = 2, 3, 4
 def _fail(message: str, code: int) -> int:
     print(f"volt-agent: {message}", file=sys.stderr)
     return code
+
+
+def _config_failed(exc: ConfigError) -> int:
+    """One line per problem, each naming the file, the key and what was expected."""
+    for error in exc.errors:
+        print(f"volt-agent: config error: {error}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _compiles(scfg: SourceConfig) -> None:
+    Processor(scfg).close()
 
 
 def _token(cfg: Config) -> Secret:
@@ -104,7 +115,6 @@ def cmd_parse(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
     problems: list[str] = []
     for scfg in cfg.sources:
-        Processor(scfg).close()
         for root in watch_roots(scfg.paths):
             if os.path.isdir(root) and not os.access(root, os.R_OK | os.X_OK):
                 print(f"warning: source {scfg.name}: directory {root} cannot be listed by this user (it needs read "
@@ -246,16 +256,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "formats":
         return cmd_formats(args)
     try:
-        cfg = load(args.config, state_dir_override=args.state_dir)
+        # validate compiles each source's format in the same pass, so it lists those problems with the others
+        cfg = load(args.config, state_dir_override=args.state_dir,
+                   check_source=_compiles if args.command == "validate" else None)
     except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+        return _config_failed(exc)
     logs.setup(cfg.log_format, cfg.log_level)
     handlers = {"run": cmd_run, "parse": cmd_parse, "validate": cmd_validate, "state": cmd_state,
                 "ping": cmd_ping}
     try:
         return handlers[args.command](args, cfg)
     except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+        return _config_failed(exc)
     except TokenError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except BrokenPipeError:

@@ -191,6 +191,19 @@ def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           timeout=30, env={"PATH": "/usr/bin", "VOLT_TOKEN": TOKEN, **(env or {})})
 
 
+def test_validate_lists_every_problem_in_the_file(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("volt: {endpoint: 'http://volt.example/x'}\nqueue: {max_records: none}\nsources:\n"
+                   "  - {name: a, format: kanel, paths: [x]}\n  - {name: b, format: volt-jsonl, paths: [y]}\n"
+                   "  - {name: c, format: volt-jsonl, paths: [z], body: redact}\n")
+    bad = _cli("validate", "--config", str(cfg))
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert [line.split(": ")[3] for line in bad.stderr.splitlines()] == [
+        "sources[a].format", "sources[c].body", "volt.endpoint", "queue.max_records"], bad.stderr
+    assert all(line.startswith(f"volt-agent: config error: {cfg}: ") for line in bad.stderr.splitlines())
+    assert "a built-in format, one of: " in bad.stderr  # the format is compiled in the same pass
+
+
 def test_validate_follows_what_run_reads_and_where_it_writes(tmp_path):
     logs = tmp_path / "logs"
     logs.mkdir()
