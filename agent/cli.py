@@ -1,4 +1,4 @@
-"""volt-agent command line: run, parse, validate, state, ping, formats, standin.
+"""volt-agent command line: run, parse, validate, state, ping, formats, service, standin.
 
 Exit codes: 0 ok, 1 runtime failure, 2 config error, 3 Volt unreachable, 4 token rejected.
 """
@@ -18,12 +18,12 @@ import orjson
 import yaml
 
 from agent import __version__
-from agent.config import Config, ConfigError, SourceConfig, load
+from agent.config import Config, ConfigError, load
 from agent.files.checkpoints import CheckpointStore, StateDirError
 from agent.files.discovery import expand, watch_roots
 from agent.files.fingerprint import file_key
-from agent.formats.source import PRESET_DIR, Processor, preset_names
-from agent.ops import logs
+from agent.formats.source import PRESET_DIR, Processor, check_compiles, preset_names
+from agent.ops import logs, service
 from agent.secrets import Secret, TokenError, load_token
 from agent.status_memory import FinalStatusMemory
 
@@ -41,10 +41,6 @@ def _config_failed(exc: ConfigError) -> int:
     for error in exc.errors:
         print(f"volt-agent: config error: {error}", file=sys.stderr)
     return EXIT_CONFIG
-
-
-def _compiles(scfg: SourceConfig) -> None:
-    Processor(scfg).close()
 
 
 def _token(cfg: Config) -> Secret:
@@ -242,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("state", help="show each tracked file and how far it is acknowledged"))
     with_config(sub.add_parser("ping", help="check that Volt is reachable and takes the token"))
     sub.add_parser("formats", help="list the built-in formats")
+    service.add_parser(sub)
     sub.add_parser("standin", help="run a local Volt stand-in (for tests and trying configs)", add_help=False)
     return parser
 
@@ -255,10 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "formats":
         return cmd_formats(args)
+    if args.command == "service":
+        return service.main(args)
     try:
         # validate compiles each source's format in the same pass, so it lists those problems with the others
         cfg = load(args.config, state_dir_override=args.state_dir,
-                   check_source=_compiles if args.command == "validate" else None)
+                   check_source=check_compiles if args.command == "validate" else None)
     except ConfigError as exc:
         return _config_failed(exc)
     logs.setup(cfg.log_format, cfg.log_level)

@@ -70,8 +70,9 @@ class Secret:
         raise TypeError("Secret cannot be pickled")
 
 
-def _checked(value: str, source: str) -> Secret:
-    """Refuse values that cannot be a bearer token, before they reach an HTTP header or a confusing 401."""
+def parse_token(value: str, source: str) -> Secret:
+    """Refuse values that cannot be a bearer token, before they reach an HTTP header or a confusing 401 (or, from
+    `service install`, a token file)."""
     value = value.strip()
     if not value:
         raise TokenError(f"the Volt token from {source} is empty")
@@ -96,7 +97,7 @@ def _read_token_file(path: Path, source: str) -> Secret:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise TokenError(f"cannot read the Volt token from {source}: {reason}") from None
-    return _checked(value, source)
+    return parse_token(value, source)
 
 
 def load_token(
@@ -122,7 +123,7 @@ def load_token(
         return _read_token_file(path, f"volt.token_file {path}")
     value = os.environ.get(env_name, "")
     if value.strip():
-        return _checked(value, f"the environment variable {env_name}")
+        return parse_token(value, f"the environment variable {env_name}")
     if inline:
         if _readable_by_others(config_path):
             warn(
@@ -131,7 +132,7 @@ def load_token(
                 hint="move the token to volt.token_file, the environment or a systemd credential "
                 f"(LoadCredential={CREDENTIAL_NAME}:...), or chmod 600 the config",
             )
-        return _checked(inline, f"volt.token in {config_path}")
+        return parse_token(inline, f"volt.token in {config_path}")
     raise TokenError(
         f"no Volt token: set the environment variable {env_name}, or volt.token_file in the config, "
         f"or a systemd credential named {CREDENTIAL_NAME} (LoadCredential=)"
