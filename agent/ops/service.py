@@ -104,10 +104,12 @@ class Layout:
 
 # --- what install writes -------------------------------------------------------------------------------------------
 
-def instance_config(name: str, fmt: str, paths: Iterable[str], timezone: str | None) -> str:
+def instance_config(name: str, fmt: str, paths: Iterable[str], timezone: str | None,
+                    receipt_timezone: str | None) -> str:
     source: dict[str, object] = {"name": name, "format": fmt, "paths": list(paths)}
-    if timezone:
-        source["timezone"] = timezone
+    for key, value in (("timezone", timezone), ("receipt_timezone", receipt_timezone)):
+        if value:
+            source[key] = value
     body = yaml.safe_dump({"state_dir": f"/var/lib/volt-agent/{name}", "sources": [source]}, sort_keys=False)
     return (f"# volt-agent@{name}, written by `volt-agent service install`. After an edit: systemctl reload "
             f"volt-agent@{name}\n# (it validates first). The token is /etc/volt-agent/{name}.token; every key: the "
@@ -337,7 +339,7 @@ def install_steps(args: argparse.Namespace, layout: Layout) -> list[Step]:
     bad = [p for p in args.paths if not os.path.isabs(p)]
     if bad:
         raise ServiceError(f"--paths: absolute paths (the service runs in /), got {', '.join(bad)}")
-    text = instance_config(layout.name, args.format, args.paths, args.timezone)
+    text = instance_config(layout.name, args.format, args.paths, args.timezone, args.receipt_timezone)
     checked_config(text, layout.config)
     binary = agent_binary()
     unit = template_unit().read_text(encoding="utf-8").replace(UNIT_BIN, binary)
@@ -436,6 +438,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     install.add_argument("--format", required=True, help="a built-in format (see `volt-agent formats`)")
     install.add_argument("--paths", required=True, nargs="+", help="absolute paths or globs of the logs")
     install.add_argument("--timezone", help="the IANA zone the logs' times are written in (default UTC)")
+    install.add_argument("--receipt-timezone", help="the zone of delivery receipts' dates, the SMSC's clock (default: "
+                                                    "--timezone)")
     install.add_argument("--token-file", help="read the Volt token from this file (- for standard input); default "
                                               "$VOLT_TOKEN, else the installed token, else asked for")
     uninstall = actions.add_parser("uninstall", help="stop, disable, remove config, token and unit (state kept)")

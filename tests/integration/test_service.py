@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.conftest import FIXTURES, ROOT, TOKEN
@@ -51,7 +52,7 @@ def _install(s: dict[str, Path], name: str = "kannel", fmt: str = "kannel", log:
 
 
 def test_install_writes_config_token_and_unit_that_run_the_sample(setup):
-    done = _install(setup, "kannel", "kannel", "access.log", "--timezone", "Europe/Berlin")
+    done = _install(setup, "kannel", "kannel", "access.log", "--timezone", "Europe/Berlin", "--receipt-timezone", "UTC")
     assert done.returncode == 0, done.stderr
     etc = setup["root"] / "etc" / "volt-agent"
     unit = setup["root"] / "etc" / "systemd" / "system" / "volt-agent@.service"
@@ -73,6 +74,10 @@ def test_install_writes_config_token_and_unit_that_run_the_sample(setup):
     ran = _cli("run", "--dry-run", "--once", "--config", config)
     assert ran.returncode == 0, ran.stderr
     assert len(ran.stdout.splitlines()) == 341  # every record of the capture (see test_kannel)
+    records = [orjson.loads(line) for line in ran.stdout.splitlines()]
+    receipt = ("1525260275", "delivered")
+    delivered = [r["message_finalized_at"] for r in records if (r["id"], r.get("status")) == receipt]
+    assert delivered == ["2026-11-27T01:35:00+00:00"]  # the receipt's done date, read as UTC (--receipt-timezone)
 
 
 @needs_systemd_analyze
