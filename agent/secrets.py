@@ -91,7 +91,7 @@ def _readable_by_others(path: Path) -> bool:
         return False
 
 
-def _read_token_file(path: Path, source: str) -> Secret:
+def read_token_file(path: Path, source: str) -> Secret:
     try:
         value = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -115,12 +115,12 @@ def load_token(
     cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).exists():
         cred = Path(cred_dir) / CREDENTIAL_NAME
-        return _read_token_file(cred, f"the systemd credential {cred}")
+        return read_token_file(cred, f"the systemd credential {cred}")
     if token_file:
         path = Path(token_file)
         if _readable_by_others(path):
             warn("token_file_readable_by_others", file=str(path), hint=f"chmod 600 {path}")
-        return _read_token_file(path, f"volt.token_file {path}")
+        return read_token_file(path, f"volt.token_file {path}")
     value = os.environ.get(env_name, "")
     if value.strip():
         return parse_token(value, f"the environment variable {env_name}")

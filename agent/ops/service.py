@@ -33,7 +33,7 @@ import yaml
 from agent.config import ConfigError, load
 from agent.files.discovery import expand, watch_roots
 from agent.formats.source import check_compiles
-from agent.secrets import Secret, TokenError, parse_token
+from agent.secrets import Secret, TokenError, parse_token, read_token_file
 
 USER = "volt-agent"
 TEMPLATE = "volt-agent@.service"
@@ -154,12 +154,7 @@ def read_token(token_file: str | None, layout: Layout, *, ask: bool) -> tuple[Se
     if token_file == "-":
         return parse_token(sys.stdin.read(), "standard input"), "standard input"
     if token_file:
-        try:
-            text = Path(token_file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise TokenError(f"cannot read the Volt token from --token-file {token_file}: {reason}") from None
-        return parse_token(text, f"--token-file {token_file}"), f"--token-file {token_file}"
+        return read_token_file(Path(token_file), f"--token-file {token_file}"), f"--token-file {token_file}"
     if os.environ.get("VOLT_TOKEN", "").strip():
         return parse_token(os.environ["VOLT_TOKEN"], "the environment variable VOLT_TOKEN"), "$VOLT_TOKEN"
     if layout.token.exists():
