@@ -261,7 +261,8 @@ def test_logs_the_agents_user_cannot_read_are_named_by_validate_and_run():
         as_nobody = [*AS_NOBODY, sys.executable, "-m", "agent.cli"]
         unreachable = _nobody_cannot_reach(cfg)
         if unreachable:
-            pytest.skip(f"user nobody cannot run this checkout's agent on {cfg}: {unreachable}")
+            pytest.skip(f"user nobody cannot run the agent from {ROOT} on {cfg} (a checkout under a private "
+                        f"directory?): {unreachable}")
         validate = subprocess.run([*as_nobody, "validate", "--config", str(cfg), "--dry-run"], capture_output=True,
                                   text=True, cwd=ROOT, timeout=30)
         run = subprocess.run([*as_nobody, "run", "--config", str(cfg), "--dry-run", "--once"], capture_output=True,
