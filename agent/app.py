@@ -211,7 +211,7 @@ class Agent:
                 processor.close()
             error = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
             log.error("reload_rejected", error=error[:500], action="keeping the running config")
-            self.notifier.ready()
+            self.notifier.ready(self.status_line())
             return
         unapplied = [f.name for f in dataclasses.fields(new)
                      if f.name != "sources" and getattr(new, f.name) != getattr(self.cfg, f.name)]
@@ -233,7 +233,7 @@ class Agent:
         self.checkpoint()
         self.cfg = dataclasses.replace(self.cfg, sources=new.sources)  # the rest is still what runs
         log.info("reloaded", sources=",".join(sorted(wanted)))
-        self.notifier.ready()
+        self.notifier.ready(self.status_line())
 
     # -- main -----------------------------------------------------------------------------------
 
@@ -280,7 +280,7 @@ class Agent:
             await self._until_ready()
             self.checkpoint()
             if not self._stop.is_set():
-                self.notifier.ready()
+                self.notifier.ready(self.status_line())
                 log.info("started", sources=len(self.servers), dry_run=self.dry_run, once=self.once,
                          startup_s=round(time.monotonic() - self.started, 3))
             ticker = asyncio.create_task(self._tick())
@@ -345,19 +345,30 @@ class Agent:
                 await done
 
     async def _drain(self) -> None:
-        """Stop reading, then give in-flight records up to shutdown_timeout to be acknowledged."""
+        """Stop reading, then give in-flight records up to shutdown_timeout to be acknowledged, unless they are held
+        for a configuration problem (token refused, endpoint wrong, proxy 407): nothing can be sent then, so
+        waiting would only delay the stop."""
         for server, task, _ in self.servers.values():
             server.stop()
             # a reader waiting in put() would otherwise queue the rest of its chunk as room frees up;
             # lines it had not handed over stay unacknowledged and are read again on the next start
             task.cancel()
-        if self.queue is None:
+        if self.queue is None or self.sender is None:
             return
-        try:
-            await asyncio.wait_for(self.queue.drained(), self.cfg.shutdown_timeout)
-        except TimeoutError:
-            log.warning("shutdown_timeout", unsent=self.queue.records,
-                        action="their lines stay unacknowledged and are read again on the next start")
+        drained = asyncio.create_task(self.queue.drained())
+        held = asyncio.create_task(self.sender.until_held())
+        done, _ = await asyncio.wait((drained, held), timeout=self.cfg.shutdown_timeout,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        drained.cancel()
+        held.cancel()
+        if drained in done:
+            return
+        unacknowledged = "their lines stay unacknowledged and are read again on the next start"
+        if held in done:
+            log.warning("shutdown_held", unsent=self.queue.records, reason=self.sender.held,
+                        action=f"stopping now, nothing can be sent until the configuration is fixed; {unacknowledged}")
+        else:
+            log.warning("shutdown_timeout", unsent=self.queue.records, action=unacknowledged)
 
     async def _tick(self) -> None:
         while True:

@@ -1,4 +1,4 @@
-"""volt-agent command line: run, parse, validate, state, ping, top, formats, standin.
+"""volt-agent command line: run, parse, validate, state, ping, top, formats, service, standin.
 
 Exit codes: 0 ok, 1 runtime failure, 2 config error, 3 Volt unreachable, 4 token rejected.
 """
@@ -23,8 +23,8 @@ from agent.files.checkpoints import CheckpointStore, StateDirError
 from agent.files.discovery import expand, watch_roots
 from agent.files.fingerprint import file_key
 from agent.files.statelock import StateDirLocked, state_lock
-from agent.formats.source import PRESET_DIR, Processor, preset_names
-from agent.ops import logs
+from agent.formats.source import PRESET_DIR, Processor, check_compiles, preset_names
+from agent.ops import logs, service
 from agent.secrets import Secret, TokenError, load_token
 from agent.status_memory import FinalStatusMemory
 
@@ -35,6 +35,13 @@ EXIT_CONFIG, EXIT_UNREACHABLE, EXIT_TOKEN = 2, 3, 4
 def _fail(message: str, code: int) -> int:
     print(f"volt-agent: {message}", file=sys.stderr)
     return code
+
+
+def _config_failed(exc: ConfigError) -> int:
+    """One line per problem, each naming the file, the key and what was expected."""
+    for error in exc.errors:
+        print(f"volt-agent: config error: {error}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def _token(cfg: Config) -> Secret:
@@ -112,7 +119,6 @@ def cmd_parse(args: argparse.Namespace, cfg: Config) -> int:
 def cmd_validate(args: argparse.Namespace, cfg: Config) -> int:
     problems: list[str] = []
     for scfg in cfg.sources:
-        Processor(scfg).close()
         for root in watch_roots(scfg.paths):
             if os.path.isdir(root) and not os.access(root, os.R_OK | os.X_OK):
                 print(f"warning: source {scfg.name}: directory {root} cannot be listed by this user (it needs read "
@@ -283,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     top.add_argument("--once", action="store_true", help="print one view (rates over --interval) and exit")
     top.add_argument("--interval", type=float, default=1.0, help="seconds between readings (default 1)")
     sub.add_parser("formats", help="list the built-in formats")
+    service.add_parser(sub)
     sub.add_parser("standin", help="run a local Volt stand-in (for tests and trying configs)", add_help=False)
     return parser
 
@@ -298,17 +305,21 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_formats(args)
     if args.command == "top":
         return cmd_top(args)
+    if args.command == "service":
+        return service.main(args)
     try:
-        cfg = load(args.config, state_dir_override=args.state_dir)
+        # validate compiles each source's format in the same pass, so it lists those problems with the others
+        cfg = load(args.config, state_dir_override=args.state_dir,
+                   check_source=check_compiles if args.command == "validate" else None)
     except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+        return _config_failed(exc)
     logs.setup(cfg.log_format, cfg.log_level)
     handlers = {"run": cmd_run, "parse": cmd_parse, "validate": cmd_validate, "state": cmd_state,
                 "ping": cmd_ping}
     try:
         return handlers[args.command](args, cfg)
     except ConfigError as exc:
-        return _fail(f"config error: {exc}", EXIT_CONFIG)
+        return _config_failed(exc)
     except TokenError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except BrokenPipeError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,26 @@ class ConfigError(Exception):
     def __init__(self, file: str | Path, key: str, expected: str) -> None:
         self.file, self.key, self.expected = str(file), key, expected
         super().__init__(f"{file}: {key}: {expected}")
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        """Each problem on its own (ConfigErrors holds several)."""
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Every problem `load` found in one file, so one round of edits fixes them all. Its file, key and expected are
+    the first problem's; the message has one line per problem."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        first = errors[0]
+        super().__init__(first.file, first.key, first.expected)
+        self._all = tuple(errors)
+        self.args = ("\n".join(str(e) for e in self._all),)
+
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        return self._all
 
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmMgG]i?[bB]?|[bB])?\s*$")
@@ -331,8 +352,11 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
     return cfg
 
 
-def load(path: str | Path, *, state_dir_override: str | None = None) -> Config:
-    """Read and check a config file; raises ConfigError naming the file and key at the first problem."""
+def load(path: str | Path, *, state_dir_override: str | None = None,
+         check_source: Callable[[SourceConfig], None] | None = None) -> Config:
+    """Read and check a config file. Checking goes on after a problem: the ConfigError raised names each source's
+    first problem and each other key's (`validate` lists them all). `check_source` checks more of a source (its
+    format, compiled) within the same pass."""
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
@@ -347,41 +371,60 @@ def load(path: str | Path, *, state_dir_override: str | None = None) -> Config:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(syntax)"
         raise ConfigError(file, where, f"valid YAML: {getattr(exc, 'problem', exc)}") from None
     top = _Section(file, "", data)
+    errors: list[ConfigError] = []
+
+    def part(read: Callable[[], Any]) -> Any:
+        """The value `read` returns, or None with its problem kept; load raises before a None is used."""
+        try:
+            return read()
+        except ConfigError as exc:
+            errors.append(exc)
+            return None
+
+    def source(index: int, raw: Any) -> SourceConfig:
+        scfg = _source(file, index, raw, names)
+        if check_source is not None:
+            check_source(scfg)
+        return scfg
+
+    def section(name: str, known: set[str]) -> _Section:
+        """A sub-section with only known keys; an unusable one reads as empty, so its keys' checks go on."""
+        s = part(lambda: top.section(name)) or _Section(file, name, {})
+        part(lambda: s.reject_unknown(known))
+        return s
+
     sources_raw = top.raw("sources")
     if not isinstance(sources_raw, list) or not sources_raw:
-        raise top.error("sources", "a non-empty list of sources (each with name, paths and format or parser)")
+        errors.append(top.error("sources", "a non-empty list of sources (each with name, paths and format or parser)"))
+        sources_raw = []
     names: set[str] = set()
-    sources = tuple(_source(file, i, s, names) for i, s in enumerate(sources_raw))
+    sources = tuple(part(lambda i=i, s=s: source(i, s)) for i, s in enumerate(sources_raw))
     state_dir = Path(
         state_dir_override
         or os.environ.get("VOLT_AGENT_STATE_DIR")
-        or top.str("state_dir", DEFAULT_STATE_DIR)
+        or part(lambda: top.str("state_dir", DEFAULT_STATE_DIR))
         or DEFAULT_STATE_DIR
     )
-    log = top.section("log")
-    metrics = top.section("metrics")
-    queue = top.section("queue")
-    cfg = Config(
-        file=file,
-        volt=_volt(file, top),
-        sources=sources,
-        state_dir=state_dir,
-        checkpoint_interval=top.seconds("checkpoint_interval", 1.0, minimum=0.01),
-        checkpoint_max_age=top.seconds("checkpoint_max_age", 7 * 86400.0, minimum=1),
-        dead_letter=Path(top.str("dead_letter") or str(state_dir / "dead-letter.jsonl")),
-        queue_max_records=queue.int("max_records", 4_000, minimum=1),
-        queue_max_bytes=queue.size("max_bytes", 8 * 1024 * 1024, minimum=1024),
-        shutdown_timeout=top.seconds("shutdown_timeout", 10.0),
-        log_format=log.str("format", "logfmt", choices=("logfmt", "json")) or "logfmt",
-        log_level=log.str("level", "info", choices=("debug", "info", "warning", "error")) or "info",
-        metrics_listen=metrics.str("listen"),
-        final_status_memory=top.int("final_status_memory", 100_000, minimum=0),
-    )
-    queue.reject_unknown({"max_records", "max_bytes"})
-    log.reject_unknown({"format", "level"})
-    metrics.reject_unknown({"listen"})
-    top.reject_unknown({
+    volt = part(lambda: _volt(file, top))
+    log = section("log", {"format", "level"})
+    metrics = section("metrics", {"listen"})
+    queue = section("queue", {"max_records", "max_bytes"})
+    fields = {name: part(read) for name, read in {
+        "checkpoint_interval": lambda: top.seconds("checkpoint_interval", 1.0, minimum=0.01),
+        "checkpoint_max_age": lambda: top.seconds("checkpoint_max_age", 7 * 86400.0, minimum=1),
+        "dead_letter": lambda: Path(top.str("dead_letter") or str(state_dir / "dead-letter.jsonl")),
+        "queue_max_records": lambda: queue.int("max_records", 4_000, minimum=1),
+        "queue_max_bytes": lambda: queue.size("max_bytes", 8 * 1024 * 1024, minimum=1024),
+        "shutdown_timeout": lambda: top.seconds("shutdown_timeout", 10.0),
+        "log_format": lambda: log.str("format", "logfmt", choices=("logfmt", "json")) or "logfmt",
+        "log_level": lambda: log.str("level", "info", choices=("debug", "info", "warning", "error")) or "info",
+        "metrics_listen": lambda: metrics.str("listen"),
+        "final_status_memory": lambda: top.int("final_status_memory", 100_000, minimum=0),
+    }.items()}
+    part(lambda: top.reject_unknown({
         "volt", "sources", "state_dir", "checkpoint_interval", "checkpoint_max_age", "dead_letter", "queue",
         "shutdown_timeout", "log", "metrics", "final_status_memory",
-    })
-    return cfg
+    }))
+    if errors:
+        raise errors[0] if len(errors) == 1 else ConfigErrors(errors)
+    return Config(file=file, volt=volt, sources=sources, state_dir=state_dir, **fields)

@@ -88,8 +88,9 @@ def token_problem(value: str) -> str | None:
     return None
 
 
-def _checked(value: str, source: str) -> Secret:
-    """Refuse values that cannot be a bearer token, before they reach an HTTP header or a confusing 401."""
+def parse_token(value: str, source: str) -> Secret:
+    """Refuse values that cannot be a bearer token, before they reach an HTTP header or a confusing 401 (or, from
+    `service install`, a token file)."""
     value = value.strip()
     problem = token_problem(value)
     if problem:
@@ -104,13 +105,13 @@ def _readable_by_others(path: Path) -> bool:
         return False
 
 
-def _read_token_file(path: Path, source: str) -> Secret:
+def read_token_file(path: Path, source: str) -> Secret:
     try:
         value = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise TokenError(f"cannot read the Volt token from {source}: {reason}") from None
-    return _checked(value, source)
+    return parse_token(value, source)
 
 
 def load_token(
@@ -128,15 +129,15 @@ def load_token(
     cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
     if cred_dir and (Path(cred_dir) / CREDENTIAL_NAME).exists():
         cred = Path(cred_dir) / CREDENTIAL_NAME
-        return _read_token_file(cred, f"the systemd credential {cred}")
+        return read_token_file(cred, f"the systemd credential {cred}")
     if token_file:
         path = Path(token_file)
         if _readable_by_others(path):
             warn("token_file_readable_by_others", file=str(path), hint=f"chmod 600 {path}")
-        return _read_token_file(path, f"volt.token_file {path}")
+        return read_token_file(path, f"volt.token_file {path}")
     value = os.environ.get(env_name, "")
     if value.strip():
-        return _checked(value, f"the environment variable {env_name}")
+        return parse_token(value, f"the environment variable {env_name}")
     if inline:
         if _readable_by_others(config_path):
             warn(
@@ -145,7 +146,7 @@ def load_token(
                 hint="move the token to volt.token_file, the environment or a systemd credential "
                 f"(LoadCredential={CREDENTIAL_NAME}:...), or chmod 600 the config",
             )
-        return _checked(inline, f"volt.token in {config_path}")
+        return parse_token(inline, f"volt.token in {config_path}")
     raise TokenError(
         f"no Volt token: set the environment variable {env_name}, or volt.token_file in the config, "
         f"or a systemd credential named {CREDENTIAL_NAME} (LoadCredential=)"

@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared"
+FIXTURES = ROOT / "tests" / "fixtures"  # copies of the shared samples; see its README.md
 TOKEN = "test-token-5f1e9c0a7d"
 
 
@@ -37,9 +37,12 @@ def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05, what: str
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """The complete lines of a JSONL file another process may be appending to (a last line without its newline is
+    still being written)."""
     if not path.exists():
         return []
-    return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    data = path.read_bytes()
+    return [orjson.loads(line) for line in data[:data.rfind(b"\n") + 1].splitlines() if line.strip()]
 
 
 class StandInProcess:

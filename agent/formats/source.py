@@ -416,3 +416,8 @@ class Processor:
         except Exception as exc:  # a transform failing on input nobody foresaw must not stop the source
             return Result(rule.name, [], f"mapping failed: {type(exc).__name__}: {exc}")
         return Result(rule.name, [record])
+
+
+def check_compiles(cfg: SourceConfig) -> None:
+    """A config check (validate, service install): the source's format compiles; raises ConfigError if not."""
+    Processor(cfg).close()

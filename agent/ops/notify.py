@@ -77,9 +77,10 @@ class Notifier:
             self._failed_logged = True
             log.debug("sd_notify_failed", socket=self.address, reason=reason)
 
-    def ready(self) -> bool:
-        """Startup finished (sources opened, sender running): systemd marks the unit active."""
-        return self.send(READY=1)
+    def ready(self, status: str | None = None) -> bool:
+        """Startup (or a reload) finished: systemd marks the unit active. `status` goes in the same datagram, so
+        `systemctl status` shows a status line from the moment the unit is active, not only after the first ping."""
+        return self.send(READY=1) if status is None else self.send(READY=1, STATUS=status)
 
     def status(self, text: str) -> bool:
         """One line shown by `systemctl status`."""

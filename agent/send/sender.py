@@ -209,6 +209,7 @@ class Sender:
         self.last_contact: float | None = None
         self.token_rejected = False
         self.held: str | None = None  # why records are held for a configuration problem (for /readyz)
+        self._holding = asyncio.Event()  # set while `held` is: a stop need not wait for what cannot be sent
         self.failed: BaseException | None = None  # a worker that died of a bug; the agent stops on it
         self._probe: asyncio.Task[bool | None] | None = None  # the endpoint check in flight, shared by workers
 
@@ -351,6 +352,7 @@ class Sender:
         """Volt answered about the record itself (accepted or refused it): the token, the URL and any proxy
         work, so nothing is held for a configuration problem any more."""
         self.held = None
+        self._holding.clear()
         self._reachable()
         if self.token_rejected:
             self.token_rejected = False
@@ -363,12 +365,17 @@ class Sender:
         self.m.records_sent.inc()
         self.m.last_success.set(now)
 
+    async def until_held(self) -> None:
+        """Returns once records are held for a configuration problem (at once if they are now)."""
+        await self._holding.wait()
+
     def _held(self, outcome: Outcome, answer: Answer) -> None:
         """401/403, a redirect, no endpoint or a proxy refusal: nothing is wrong with the record, the
         configuration needs a person. The records are kept and retried every auth_retry."""
         kept = f"records are kept and retried every {self.cfg.auth_retry:g} s"
         status = answer.status
         self.held = f"records held: Volt answered HTTP {status} (see the log for what to fix)"
+        self._holding.set()
         if outcome is Outcome.AUTH:
             self.token_rejected = True
             self.m.token_rejected.inc()

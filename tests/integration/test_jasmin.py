@@ -1,7 +1,7 @@
 """The jasmin format: Jasmin messages.log lines of both eras (Python 3 literals, Python 2 bare values).
 
-Lines come from the shared sample, from jasmin-FORMAT.md, and are built from the format strings in Jasmin's
-listeners.py / dlr.py (tag 0.11.0) as that doc quotes them.
+Lines come from the sample capture (tests/fixtures/jasmin), from jasmin-FORMAT.md, and are built from the format
+strings in Jasmin's listeners.py / dlr.py (tag 0.11.0) as that doc quotes them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import orjson
 
 from agent.config import load
 from agent.formats.source import Processor
-from tests.conftest import ROOT, SHARED
+from tests.conftest import FIXTURES, ROOT
 
 P3 = "2025-03-18 10:00:01 INFO     1187 "
 P2 = "2017-12-23 00:46:39 INFO     5350 "
@@ -189,9 +189,9 @@ def test_messages_and_dlrlookupd_files_both_followed_by_run(tmp_path):
     assert (mt["status"], mt["body"], mt["message_finalized_at"]) == ("delivered", "f1", "2017-12-23T00:46:00+00:00")
 
 
-def test_shared_sample_through_parse_explain():
+def test_sample_capture_through_parse_explain():
     proc = subprocess.run([sys.executable, "-m", "agent.cli", "parse", "--config", "config/jasmin.yaml", "--explain",
-                           str(SHARED / "samples" / "jasmin" / "messages.log")],
+                           str(FIXTURES / "jasmin" / "messages.log")],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "lines=6 records=4 rejected=0 skipped=2" in proc.stderr

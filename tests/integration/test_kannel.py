@@ -1,9 +1,9 @@
 """The kannel and kannel-custom formats: real Kannel 1.4.5 lines through the generic engine.
 
-The ground-truth test runs `volt-agent parse` over the shared capture and applies its records in order as upserts,
-the way Volt does, then compares each message with expected-final-state.jsonl field by field. Where the mapping
-conventions decide differently from that file, the difference is one of the documented exceptions below, each as
-narrow as the facts allow; everything else must match exactly.
+The ground-truth test runs `volt-agent parse` over the Kannel capture (tests/fixtures/kannel) and applies its records
+in order as upserts, the way Volt does, then compares each message with expected-final-state.jsonl field by field.
+Where the mapping conventions decide differently from that file, the difference is one of the documented exceptions
+below, each as narrow as the facts allow; everything else must match exactly.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from agent.config import load
 from agent.formats import transforms as tf
 from agent.formats.source import Processor
 from agent.status_memory import FinalStatusMemory
-from tests.conftest import ROOT, SHARED
+from tests.conftest import FIXTURES, ROOT
 
-SAMPLES = SHARED / "samples" / "kannel"
+SAMPLES = FIXTURES / "kannel"
 
 SENT = ("2026-11-27 01:13:22 Sent SMS [SMSC:vodafone_uk] [SVC:tester] [ACT:acct-otp] [BINF:] [FID:1525128785] "
         "[META:?smpp_resp?] [from:Uber-Eats] [to:+4915112345431] [flags:-1:0:-1:-1:31] [msg:2:ok] [udh:0:]")

@@ -78,6 +78,8 @@ def test_notifier_sends_each_state_to_the_socket(receiver: socket.socket) -> Non
 
     assert notifier.ready()
     assert _recv(receiver) == "READY=1"
+    assert notifier.ready("lines=0 sent=0")
+    assert _recv(receiver) == "READY=1\nSTATUS=lines=0 sent=0"
     assert notifier.status("following 3 files, queue 0")
     assert _recv(receiver) == "STATUS=following 3 files, queue 0"
     assert notifier.watchdog()

@@ -341,6 +341,21 @@ def test_second_signal_exits_at_once_with_the_checkpoint_saved(tmp_path, standin
     assert run.committed() == run.log.stat().st_size - len(orjson.dumps(_record("stuck", 1))) - 1
 
 
+@pytest.mark.parametrize("status", [401, 404, 407], ids=["token-refused", "endpoint-wrong", "proxy-407"])
+def test_sigterm_while_records_are_held_for_a_config_problem_stops_at_once(tmp_path, standin, status):
+    standin.faults({"status": status})
+    records = [_record(f"held-{i}", 1) for i in range(3)]
+    run = Run(tmp_path, standin, records, extra="shutdown_timeout: 60\n")
+    wait_for(lambda: run.metrics().get("volt_agent_records_retried_total", 0) >= 1, 20, what="the records held")
+    start = time.monotonic()
+    run.agent.proc.send_signal(signal.SIGTERM)
+    assert run.agent.proc.wait(30) == 0, run.agent.logs()
+    assert time.monotonic() - start < 20, "nothing can be sent: the stop must not wait for shutdown_timeout (60 s)"
+    assert f"msg=shutdown_held unsent=3 reason=\"records held: Volt answered HTTP {status}" in run.agent.logs()
+    assert "msg=second_signal" not in run.agent.logs() and standin.records() == []
+    assert run.committed() == 0, "held lines stay unacknowledged: they are read again on the next start"
+
+
 def _ping(config: Path, env: dict | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {"PATH": "/usr/bin:/bin", "VOLT_TOKEN": TOKEN, **(env or {})}
     return subprocess.run([sys.executable, "-m", "agent.cli", "ping", "--config", str(config)],

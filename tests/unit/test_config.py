@@ -56,3 +56,28 @@ def test_a_token_pasted_into_token_env_is_refused_without_being_repeated(tmp_pat
         load(path)
     assert err.value.key == "volt.token_env" and "the name of an environment variable" in err.value.expected
     assert "s3cret" not in str(err.value)
+
+
+def test_every_problem_in_the_file_is_named_not_only_the_first(tmp_path):
+    path = tmp_path / "agent.yaml"
+    path.write_text("volt:\n  endpoint: ftp://volt.example/x\n  timeout: soon\nshutdown_timeout: -1\n"
+                    "queue: {max_records: 0, max_byte: 1}\nlog: [json]\ncolour: red\nsources:\n"
+                    "  - {name: a, format: volt-jsonl}\n  - {name: b, format: volt-jsonl, paths: [x]}\n"
+                    "  - {name: c, format: volt-jsonl, paths: [y], start_at: middle}\n")
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    found = [(e.file, e.key) for e in err.value.errors]
+    assert found == [(str(path), key) for key in (
+        "sources[a].paths", "sources[c].start_at", "volt.endpoint", "log", "queue.max_byte", "queue.max_records",
+        "shutdown_timeout", "colour")]
+    assert all(e.expected for e in err.value.errors)
+    assert (err.value.key, str(err.value).splitlines()) == ("sources[a].paths", [str(e) for e in err.value.errors])
+
+
+def test_one_problem_is_a_plain_config_error(tmp_path):
+    path = tmp_path / "agent.yaml"
+    path.write_text("sources:\n  - {name: a, format: volt-jsonl, paths: [x]}\nshutdown_timeout: never\n")
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert type(err.value) is ConfigError and err.value.errors == (err.value,)
+    assert str(err.value) == f"{path}: shutdown_timeout: a duration such as 5, 250ms, 30s, 5m or 7d, got 'never'"

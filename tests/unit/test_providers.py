@@ -2,7 +2,7 @@
 ringcentral, cdyne, imimobile, tychron, commio).
 
 Every expected record below is written out by hand from the provider's documented payload and
-../shared/mapping-conventions.md: it is the spec of the format. The processors are built from the shipped example
+the project's mapping conventions: it is the spec of the format. The processors are built from the shipped example
 configs (config/<provider>.yaml), so those are checked too. Lines come from config/samples/<provider>.jsonl (two
 real-shaped webhooks per provider for the first nine, one per event kind for the others) and from webhooks
 constructed from each provider's documented field lists.
