@@ -19,11 +19,11 @@ import pytest
 
 from agent.config import ConfigError
 from agent.formats.kannel_layout import compile_layout
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES
 from tests.integration.test_kannel import CUSTOM, _config, _merge, _parse, _processor, _records, assert_ground_truth
 
-SAMPLE = ROOT / "config" / "samples" / "kannel-access.log"
-EXPECTED = Path(__file__).resolve().parent.parent / "fixtures" / "kannel" / "default-capture-final-state.jsonl"
+SAMPLE = FIXTURES / "kannel" / "access.log"
+EXPECTED = FIXTURES / "kannel" / "expected-final-state.jsonl"
 DEFAULT = ("%l [SMSC:%i] [SVC:%n] [ACT:%A] [BINF:%B] [FID:%F] [META:%D] [from:%p] [to:%P] "
            "[flags:%m:%c:%M:%C:%d] [msg:%L:%b] [udh:%U:%u]")
 FORMAT4 = ("%t|%T|%l|smsc=%i|svc=%n|acct=%A|binfo=%B|id=%I|fid=%F|from=%p|to=%P|coding=%c|mclass=%m|dlr=%d|"
