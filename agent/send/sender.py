@@ -23,6 +23,7 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable
 from enum import Enum
+from functools import partial
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -186,6 +187,8 @@ class Slots:
             if slot.done() and not slot.cancelled():  # handed a slot just as it was cancelled: give it back
                 ctl.abandon()
                 self.wake()
+            elif slot in self._waiters:
+                self._waiters.remove(slot)
             raise
 
     def wake(self) -> None:
@@ -263,14 +266,14 @@ class Sender:
         self._dispatcher.add_done_callback(self._task_done)
         return self
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[None], env: Envelope | None = None) -> None:
         """The dispatcher or a delivery never ends with an error on its own: if one dies its lane (or every lane)
         stalls, so say so and let the agent stop."""
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
         self.failed = exc
-        log.error("sender_failed", task=task.get_name(),
+        log.error("sender_failed", task="delivery" if env else task.get_name(), id=env.id if env else "-",
                   error=self.redact(scrub_url_credentials(f"{type(exc).__name__}: {exc}"))[:300],
                   action="stopping; unacknowledged lines are read again after the restart")
         if self.on_failure is not None:
@@ -312,16 +315,16 @@ class Sender:
             except BaseException:  # cancelled at shutdown: the line stays unacknowledged
                 queue.finish(env)
                 raise
-            task = asyncio.create_task(self._deliver(env), name=f"deliver-{env.id}"[:80])
+            task = asyncio.create_task(self._deliver(env))
             self._deliveries.add(task)
-            task.add_done_callback(lambda t, env=env: self._delivered(t, env))
+            task.add_done_callback(partial(self._delivered, env=env))
 
     def _delivered(self, task: asyncio.Task[None], env: Envelope) -> None:
         """Free the record's room and lane; acknowledge its line only if it was settled (not cancelled, no bug)."""
         self._deliveries.discard(task)
         self.queue.finish(env)
         if task.cancelled() or task.exception() is not None:
-            self._task_done(task)
+            self._task_done(task, env)
             return
         if env.pending is not None:
             env.pending.ack()
@@ -342,9 +345,9 @@ class Sender:
             self.m.http_responses.labels(f"{answer.status // 100}xx").inc()
         return answer
 
-    async def _attempt(self, env: Envelope) -> tuple[Answer, bool]:
-        """One POST in a slot the caller took; returns the answer and whether another request was accepted
-        while this one was out (then a failure is throttling or trouble with this request, not an outage)."""
+    async def _attempt(self, env: Envelope) -> tuple[Answer, Outcome, bool]:
+        """One POST in a slot the caller took; returns the answer, what it means, and whether another request was
+        accepted while this one was out (then a failure is throttling or trouble with this request, not an outage)."""
         ctl = self.controller
         try:
             await self.limiter.acquire()
@@ -360,7 +363,7 @@ class Sender:
         ctl.finish(signal, time.monotonic() - start, epoch)
         self._limit_moved()
         self.slots.wake()
-        return answer, self._accepted_total > accepted_before
+        return answer, outcome, self._accepted_total > accepted_before
 
     def _limit_moved(self) -> None:
         """Export the limit; log it when it halved or doubled since the last line, at most every few seconds."""
@@ -388,9 +391,8 @@ class Sender:
                 await self.gate.turn(env)
                 await self.slots.acquire()
             first = False
-            answer, others_accepted = await self._attempt(env)
+            answer, outcome, others_accepted = await self._attempt(env)
             env.attempts += 1
-            outcome = classify(answer.status)
             if outcome is Outcome.ACCEPTED:
                 self._accepted()
                 return
