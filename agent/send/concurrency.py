@@ -6,14 +6,18 @@ the limit is adjusted once per RTT window:
 
 - slow start: from the floor, the limit doubles each window (at most +MAX_STEP once it is large, so hundreds
   of new connections and TLS handshakes never start at once) while the RTT stays flat, every answer is an
-  acceptance and the limit was actually used; it ends at the first congestion signal;
-- then additive increase, +1 per window, under the same conditions;
+  acceptance and the limit was actually used; it ends at the first back-pressure answer;
+- then additive increase, +1 per window, under the same conditions, so the limit stays close to a capacity
+  Volt enforced with a 429;
 - multiplicative decrease on back-pressure (429, 5xx, timeouts, dropped connections) and when a window's mean
-  RTT is clearly above the no-load RTT (the lowest window mean, drifting up slowly so a new route is followed,
-  as in TCP Vegas): by more than RTT_TOLERANCE of it (Netflix Gradient2's tolerance) and more than
-  RTT_DEVIATION_SCALE times the usual spread of the RTTs within one window. So 0-20 ms of jitter on 100 ms, or
-  a busy machine stalling the agent now and then, is not read as congestion, while requests queueing at Volt
-  (or in the agent itself, when its CPU is the limit and more requests in flight would only add delay) are.
+  RTT is clearly above the no-load RTT (the lowest window mean, drifting up over BASE_DRIFT_S so a new route is
+  followed, as in TCP Vegas): more than (1 + RTT_TOLERANCE) times it plus RTT_SLACK. So 0-20 ms of jitter on
+  100 ms, or a busy machine stalling the agent now and then, is not read as congestion, while requests
+  queueing at Volt (or in the agent itself, when its CPU is the limit and more requests in flight would only
+  add delay) are. (Vector compares with a multiple of the RTT's deviation instead; on a CPU-bound agent the
+  spread of the RTTs grows with the queue itself, and the limit never stopped growing.) A rising RTT is a soft
+  signal: it cuts the limit but does not end slow start, so the limit settles near the RTT's knee instead of
+  crawling back +1 per window from a cut caused by a passing stall.
 
 Back-pressure on a request sent before the last decrease is not counted again (TCP NewReno's recovery point):
 a burst of fast 429s shrinks the limit once, yet a limit still too high after the cut shrinks again as soon as
@@ -23,16 +27,15 @@ within seconds. No I/O and an injectable clock, so every rule is tested on simul
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from enum import Enum
 
 DECREASE_RATIO = 0.9  # Vector's default: keeps the limit high without holding it too high under adverse conditions
 EWMA_ALPHA = 0.4  # weight of the newest window in the long-run RTT (Vector's default)
-RTT_DEVIATION_SCALE = 2.5  # deviations above the long-run RTT that count as congestion (Vector's default)
-RTT_TOLERANCE = 0.5  # a window mean up to 1.5 times the no-load RTT is not congestion
-BASE_DRIFT = 0.01  # per window, how far the no-load RTT moves up towards a higher window mean
+RTT_TOLERANCE = 1.0  # a window mean up to twice the no-load RTT is not congestion
+RTT_SLACK = 0.005  # s; nor a few ms more: on loopback that is the agent's own event loop, not Volt
+BASE_DRIFT_S = 30.0  # s; a higher RTT that lasts becomes the no-load RTT over about this long
 MAX_STEP = 32  # most new requests (so connections) one window may add in slow start
 MIN_WINDOW = 0.005  # s; on loopback an RTT window of a few answers says nothing
 
@@ -66,7 +69,6 @@ class Controller:
         self.slow_start = True
         self.rtt: float | None = None  # long-run RTT, an EWMA of window means (s): the window length
         self.base: float | None = None  # the no-load RTT (s)
-        self.deviation = 0.0  # long-run standard deviation of the RTTs within one window (s)
         self._clock = clock
         self._window_end = clock()
         self._reset_window()
@@ -74,7 +76,6 @@ class Controller:
     def _reset_window(self) -> None:
         self._count = 0
         self._sum = 0.0
-        self._squares = 0.0
         self._back_pressure = False
         self._used = self.in_flight >= self.limit
 
@@ -96,11 +97,11 @@ class Controller:
         if signal is Signal.ACCEPTED:
             self._count += 1
             self._sum += rtt
-            self._squares += rtt * rtt
         elif signal is Signal.BACK_PRESSURE:
             self._back_pressure = True
             if epoch == self.epoch:  # sent under the current limit, and still too much
                 self._decrease()
+                self.slow_start = False
         now = self._clock()
         if now >= self._window_end:
             self._end_window(now)
@@ -113,7 +114,6 @@ class Controller:
     def _decrease(self) -> None:
         self.limit = max(self.floor, int(self.limit * DECREASE_RATIO))
         self.epoch += 1
-        self.slow_start = False
 
     def _increase(self) -> None:
         step = min(self.limit, MAX_STEP) if self.slow_start else 1
@@ -123,7 +123,7 @@ class Controller:
         """Whether a window's mean RTT is clearly above the no-load RTT."""
         if self.base is None:
             return False
-        return current > self.base + max(RTT_DEVIATION_SCALE * self.deviation, RTT_TOLERANCE * self.base)
+        return current > self.base * (1 + RTT_TOLERANCE) + RTT_SLACK
 
     def _end_window(self, now: float) -> None:
         current = self._sum / self._count if self._count else None
@@ -132,12 +132,12 @@ class Controller:
                 self._decrease()
             elif self._used and not self._back_pressure:
                 self._increase()
-            spread = math.sqrt(max(0.0, self._squares / self._count - current * current))
-            if self.rtt is None or self.base is None:  # the first window: a generous deviation, like TCP's RTTVAR
-                self.rtt, self.base, self.deviation = current, current, current / 2
+            window = max(self.rtt or 0.0, MIN_WINDOW)
+            if self.rtt is None or self.base is None:
+                self.rtt = self.base = current
             else:
                 self.rtt += EWMA_ALPHA * (current - self.rtt)
-                self.base = current if current < self.base else self.base + BASE_DRIFT * (current - self.base)
-                self.deviation += EWMA_ALPHA * (spread - self.deviation)
+                drift = min(1.0, window / BASE_DRIFT_S) * (current - self.base)
+                self.base = current if current < self.base else self.base + drift
         self._window_end = now + max(self.rtt or 0.0, MIN_WINDOW)
         self._reset_window()
