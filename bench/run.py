@@ -4,7 +4,7 @@ Every measurement runs the real agent as a subprocess (`volt-agent run`) and, wh
 stand-in in its own process, on 127.0.0.1 only. Sizes and times are bounded; every child is killed at
 the end, also on errors or Ctrl-C. Raw results go to bench/out/results-*.json (and latest.json).
 
-    python bench/run.py                  everything (about 4-5 minutes on 2 cores)
+    python bench/run.py                  everything (about 7 minutes on 2 cores)
     python bench/run.py --quick          small sizes, for development (about 1 minute)
     python bench/run.py --only parse     one benchmark (repeatable): parse baseline e2e backlog latency startup remote
 
