@@ -99,9 +99,9 @@ class Controller:
             self._sum += rtt
         elif signal is Signal.BACK_PRESSURE:
             self._back_pressure = True
+            self.slow_start = False  # Volt pushed back: from now on only +1 a window
             if epoch == self.epoch:  # sent under the current limit, and still too much
                 self._decrease()
-                self.slow_start = False
         now = self._clock()
         if now >= self._window_end:
             self._end_window(now)

@@ -171,3 +171,18 @@ def test_when_more_in_flight_only_adds_delay_the_limit_settles_near_the_knee():
         limits.append(ctl.limit)
     # 2 x 0.6 ms + 5 ms of slack: about 60 in flight, with slow start's steps of up to 32 above
     assert min(limits[-100:]) >= 30 and max(limits[-100:]) <= 120, limits[-100:]
+
+
+def test_a_429_ends_slow_start_even_for_a_request_sent_before_a_cut():
+    ctl, clock = _controller()
+    for _ in range(7):
+        _round(ctl, clock, lambda: 0.05)
+    ctl.start()
+    old = ctl.epoch
+    for _ in range(2):  # answers three times as slow cut the limit (a soft signal: slow start goes on)
+        _round(ctl, clock, lambda: 0.15)
+    assert ctl.epoch > old and ctl.slow_start
+    limit = ctl.limit
+    ctl.finish(Signal.BACK_PRESSURE, 0.001, old)  # a 429 for the request sent before that cut
+    assert ctl.limit == limit, "not cut twice for one overload"
+    assert not ctl.slow_start, "but growth is careful from now on"
