@@ -21,8 +21,10 @@ the limit is adjusted once per RTT window:
 
 Back-pressure on a request sent before the last decrease is not counted again (TCP NewReno's recovery point):
 a burst of fast 429s shrinks the limit once, yet a limit still too high after the cut shrinks again as soon as
-a request sent under it is refused. After an outage the caller calls `recovered()`, and slow start climbs back
-within seconds. No I/O and an injectable clock, so every rule is tested on simulated time.
+a request sent under it is refused. Likewise only the RTTs of requests sent since the last decrease count, so
+the slow answers of a queue that is still draining do not cut the limit window after window. After an outage
+the caller calls `recovered()`, and slow start climbs back within seconds. No I/O and an injectable clock, so
+every rule is tested on simulated time.
 """
 
 from __future__ import annotations
@@ -95,8 +97,9 @@ class Controller:
         if self.fixed:
             return
         if signal is Signal.ACCEPTED:
-            self._count += 1
-            self._sum += rtt
+            if epoch == self.epoch:  # a request sent before the last cut says nothing about the limit now
+                self._count += 1
+                self._sum += rtt
         elif signal is Signal.BACK_PRESSURE:
             self._back_pressure = True
             self.slow_start = False  # Volt pushed back: from now on only +1 a window

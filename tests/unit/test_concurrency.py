@@ -169,8 +169,9 @@ def test_when_more_in_flight_only_adds_delay_the_limit_settles_near_the_knee():
         in_flight_after = ctl.limit
         _round(ctl, clock, lambda n=in_flight_after: 0.0005 + n * 0.0001)
         limits.append(ctl.limit)
-    # 2 x 0.6 ms + 5 ms of slack: about 60 in flight, with slow start's steps of up to 32 above
-    assert min(limits[-100:]) >= 30 and max(limits[-100:]) <= 120, limits[-100:]
+    # 2 x 0.6 ms + 5 ms of slack: the knee is about 60 in flight; slow start overshoots it by up to two steps of
+    # 32 before fresh RTTs cut it back
+    assert min(limits[-100:]) >= 30 and max(limits[-100:]) <= 130, limits[-100:]
 
 
 def test_a_429_ends_slow_start_even_for_a_request_sent_before_a_cut():
