@@ -13,13 +13,16 @@ Faults are set at start or at runtime with `POST /_faults` (a JSON object, merge
     {"retry_after": "2"}             Retry-After header (verbatim: seconds or HTTP-date) on injected 429/503
     {"delay": 1.5, "delay_count": 2} sleep 1.5 s before answering (the next 2 requests; no count: all)
     {"delay": 0.2, "delay_jitter": true}  sleep a random 0..0.2 s instead (reordering races show up)
+    {"delay": 0.1, "delay_jitter": 0.02}  sleep 0.1 s plus a random 0..0.02 s (a distant Volt)
+    {"capacity": 150}                serve at most 150 requests at once; answer the others 429 at once, with
+                                     Retry-After from "retry_after" (default "1"); {"capacity": null}: no limit
     {"drop": 1}                      close the next request's connection without any HTTP answer
     {"reject_ids": ["id1"]}          answer 400 for records with these ids (replaces the previous list)
     {"reject_status": 404}           the status for those records instead of 400 (any 4xx; the agent
                                      dead-letters them, except 401/403/407/408/429, which it holds or retries)
     {"clear": true}                  remove every fault first (other keys in the same body then apply)
 
-Order per request: delay, then drop, then injected status, then auth, then the record itself.
+Order per request: capacity, then delay, then drop, then injected status, then auth, then the record itself.
 `GET /_stats` and `GET /_records` report what happened (`/_stats` also has the last User-Agent seen and how
 many client connections were opened, to check the agent's identity and its keep-alive pool). The admin
 endpoints have no auth, so they only answer loopback clients; keep the default bind of 127.0.0.1.
@@ -56,15 +59,17 @@ KEEP_RECORDS = 100_000
 KEEP_PEERS = 100_000  # client addresses remembered to count connections; forgotten in bulk past this
 FAULT_KEYS = frozenset(
     ("status", "count", "seconds", "retry_after", "delay", "delay_count", "delay_jitter", "drop", "reject_ids",
-     "reject_status", "clear")
+     "reject_status", "capacity", "clear")
 )
 RETRY_AFTER_STATUSES = frozenset((429, 503))
+CAPACITY_RETRY_AFTER = "1"
 JSON = "application/json"
 
 # Answers built once: the handler is on the hot path of throughput benchmarks.
 _ACCEPTED = b'{"accepted":true}'
 _REACHABLE = b'{"ok":true}'
 _REJECTED = b'{"error":"rejected by fault injection"}'
+_BUSY = b'{"error":"too many requests at once (capacity fault)"}'
 _NO_AUTH = b'{"error":"missing bearer token (send Authorization: Bearer <token>)"}'
 _BAD_AUTH = b'{"error":"bearer token not accepted"}'
 _ADMIN_LOCAL_ONLY = b'{"error":"admin endpoints answer loopback clients only"}'
@@ -92,10 +97,11 @@ class _Faults:
     retry_after: str | None = None
     delay: float = 0.0
     delay_left: int | None = None  # None: every request
-    delay_jitter: bool = False  # sleep uniform(0, delay) instead of delay
+    delay_jitter: bool | float = False  # True: sleep uniform(0, delay); a number: delay + uniform(0, number)
     drop: int = 0
     reject_ids: frozenset[str] = frozenset()
     reject_status: int = 400
+    capacity: int | None = None  # requests served at once at most; the others get 429
 
     @property
     def active(self) -> bool:
@@ -118,12 +124,14 @@ class _Faults:
             if self.delay_left is not None:
                 out["delay_count"] = self.delay_left
             if self.delay_jitter:
-                out["delay_jitter"] = True
+                out["delay_jitter"] = self.delay_jitter
         if self.drop:
             out["drop"] = self.drop
         if self.reject_ids:
             out["reject_ids"] = sorted(self.reject_ids)
             out["reject_status"] = self.reject_status
+        if self.capacity is not None:
+            out["capacity"] = self.capacity
         return out
 
 
@@ -169,10 +177,10 @@ def _merge_faults(current: _Faults, spec: Any) -> _Faults:
         if count is not None and not (_is_int(count) and count >= 0):
             raise ValueError(f"'delay_count' must be a non-negative integer, got {count!r}")
         jitter = spec.get("delay_jitter", False)
-        if not isinstance(jitter, bool):
-            raise ValueError(f"'delay_jitter' must be true or false, got {jitter!r}")
+        if not (isinstance(jitter, bool) or (_is_number(jitter) and jitter >= 0)):
+            raise ValueError(f"'delay_jitter' must be true, false or a non-negative number of seconds, got {jitter!r}")
         new.delay, new.delay_left = float(delay), (count if delay else None)
-        new.delay_jitter = jitter and bool(delay)
+        new.delay_jitter = (jitter if isinstance(jitter, bool) else float(jitter)) if delay else False
     if "drop" in spec:
         drop = spec["drop"] or 0
         if not (_is_int(drop) and drop >= 0):
@@ -183,6 +191,11 @@ def _merge_faults(current: _Faults, spec: Any) -> _Faults:
         if not (isinstance(ids, list) and all(isinstance(i, str) for i in ids)):
             raise ValueError("'reject_ids' must be a list of strings")
         new.reject_ids = frozenset(ids)
+    if "capacity" in spec:
+        capacity = spec["capacity"]
+        if capacity is not None and not (_is_int(capacity) and capacity >= 1):
+            raise ValueError(f"'capacity' must be a whole number >= 1 or null, got {capacity!r}")
+        new.capacity = capacity
     if "reject_status" in spec:
         status = spec["reject_status"]
         if not (_is_int(status) and 400 <= status < 500):
@@ -247,6 +260,8 @@ class StandIn:
         self.user_agent: str | None = None
         self.connections = 0
         self._peers: set[Any] = set()
+        self._serving = 0  # requests being served now (the capacity fault counts them)
+        self.serving_peak = 0
 
     def __repr__(self) -> str:  # spelled out so the token can never show up in a repr
         return f"StandIn(url={self.url!r}, accepted={self.accepted_count})"
@@ -289,6 +304,7 @@ class StandIn:
             "reachability_checks": self.reachability_checks,
             "user_agent": self.user_agent,
             "connections": self.connections,
+            "serving_peak": self.serving_peak,
             "faults": self._faults.describe(),
         }
 
@@ -359,6 +375,18 @@ class StandIn:
             self._peers.add(peer)
             self.connections += 1
         body = await request.read()  # read first, so a dropped request closes cleanly after the upload
+        capacity = self._faults.capacity
+        if capacity is not None and self._serving >= capacity:
+            return self._answer(429, _BUSY, {"Retry-After": self._faults.retry_after or CAPACITY_RETRY_AFTER})
+        self._serving += 1
+        self.serving_peak = max(self.serving_peak, self._serving)
+        try:
+            return await self._serve(request, body)
+        finally:
+            self._serving -= 1
+
+    async def _serve(self, request: web.Request, body: bytes) -> web.StreamResponse:
+        """The answer to one request within the capacity: faults first, then auth and the contract."""
         if self._faults.active:
             injected = await self._inject(request)
             if injected is not None:
@@ -413,7 +441,12 @@ class StandIn:
                 faults.delay_left -= 1
                 if faults.delay_left == 0:
                     faults.delay, faults.delay_left = 0.0, None
-            await asyncio.sleep(random.uniform(0, delay) if faults.delay_jitter else delay)
+            jitter = faults.delay_jitter
+            if jitter is True:
+                delay = random.uniform(0, delay)
+            elif jitter:
+                delay += random.uniform(0, jitter)
+            await asyncio.sleep(delay)
             faults = self._faults  # may have been changed while we slept
         if faults.drop > 0:
             faults.drop -= 1

@@ -4,9 +4,9 @@ Every measurement runs the real agent as a subprocess (`volt-agent run`) and, wh
 stand-in in its own process, on 127.0.0.1 only. Sizes and times are bounded; every child is killed at
 the end, also on errors or Ctrl-C. Raw results go to bench/out/results-*.json (and latest.json).
 
-    python bench/run.py                  everything (about 4-5 minutes on 2 cores)
+    python bench/run.py                  everything (about 7 minutes on 2 cores)
     python bench/run.py --quick          small sizes, for development (about 1 minute)
-    python bench/run.py --only parse     one benchmark (repeatable): parse baseline e2e backlog latency startup
+    python bench/run.py --only parse     one benchmark (repeatable): parse baseline e2e backlog latency startup remote
 
 Generated inputs are cached in bench/out (git-ignored) and reused; the first full run writes ~2 GB there.
 """
@@ -42,6 +42,8 @@ import orjson
 import psutil
 import yaml
 
+from agent.config import DEFAULT_MAX_CONCURRENCY
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 PRESETS = ROOT / "agent" / "formats" / "presets"
@@ -57,6 +59,9 @@ STARTUP_TARGET_S = 1.0
 # some shells export (PYTHONUNBUFFERED makes every dry-run output line a write(2); measured ~20% slower).
 CALLER_ENV_DROPPED = frozenset(("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "PYTHONUNBUFFERED",
                                 "PYTHONDONTWRITEBYTECODE"))
+REMOTE_TARGET = 3_000  # records/s from a gateway sending 1,000 messages/s (submit, SMSC ack, receipt)
+REMOTE_CAPACITY, REMOTE_SHARE, REMOTE_429_SHARE = 150, 0.8, 0.05
+REMOTE_FIXED = 16  # the end-to-end row's middle concurrency: auto must not be slower on loopback
 RETRY_MAX_S = 5  # bench config: a 60 s default backoff cap would hide the recovery inside the 90 s window
 
 
@@ -74,12 +79,13 @@ class Sizes:
     latency_rate: int = 1000
     latency_seconds: float = 20
     startup_runs: int = 5
+    remote_records: int = 20_000
 
 
 FULL = Sizes()
 QUICK = Sizes(parse_lines=100_000, e2e_records=3_000, backlog_bytes=64 * 2**20, backlog_outage_s=5,
               backlog_window_s=20, lossless_records=10_000, lossless_outage_s=3, lossless_timeout_s=120,
-              latency_seconds=5, startup_runs=3)
+              latency_seconds=5, startup_runs=3, remote_records=5_000)
 
 
 @dataclass
@@ -427,47 +433,136 @@ def bench_e2e(ctx: Ctx) -> list[Row]:
             standin.stop()
         capacity = n / elapsed
         say(f"end-to-end concurrency {conc}: agent, {n:,} records")
-        standin = StandIn(ctx.children, f"e2e-{conc}")
-        try:
-            config = agent_config(ctx.work / f"e2e-{conc}.yaml",
-                                  [source("bench", "volt-jsonl", data, start_at="beginning")],
-                                  state_dir=ctx.work / f"state-e2e-{conc}", endpoint=standin.url,
-                                  volt={"concurrency": conc})
-            t_spawn = time.time()
-            proc, err = ctx.children.spawn(["run", "--config", str(config), "--once"], f"e2e-{conc}")
-            memory = MemorySampler(proc.pid)
-            memory.start()
-            usage, killed = reap(proc, max(120.0, n / 200), terminate=False)
-            memory.stop()
-        finally:
-            standin_usage = standin.stop()
-        arrivals = standin.arrivals()
-        problems = []
-        if killed or proc.returncode != 0:
-            problems.append(f"agent exit {proc.returncode}{' (killed at time limit)' if killed else ''}")
+        sent = send_once(ctx, f"e2e-{conc}", data, n, {"concurrency": conc})
+        problems, arrivals, usage, standin_usage = sent.problems, sent.arrivals, sent.usage, sent.standin_usage
         if not arrivals:
-            rows.append(Row("end-to-end", f"concurrency {conc}", "error", detail="; ".join(
-                [*problems, f"{len(arrivals)} arrived", err.read_text(errors='replace')[-300:]]), met=False))
+            rows.append(Row("end-to-end", f"concurrency {conc}", "error", detail="; ".join(problems), met=False))
             continue
-        span = arrivals[-1][0] - t_spawn  # from process start: interpreter start-up counts against the agent
-        rate = len(arrivals) / span
+        span, rate = sent.span, sent.rate
         bar = min(E2E_TARGET, E2E_SHARE * capacity)
-        if len(arrivals) != n:
-            problems.append(f"{len(arrivals):,} of {n:,} arrived")
         bad = {k: v for k, v in statuses.items() if k != 202}
         if bad:
             problems.append(f"load client got non-202 answers {bad}")
         detail = (f"stand-in alone {capacity:,.0f} req/s, agent/stand-in {rate / capacity:.0%}; {len(arrivals):,} "
                   f"records in {span:.1f} s from process start; busy: agent {cpu_s(usage) / span:.0%} of a core, "
-                  f"stand-in {cpu_s(standin_usage) / span:.0%}; agent peak RSS {memory.peak_mb:.0f} MB")
+                  f"stand-in {cpu_s(standin_usage) / span:.0%}; agent peak RSS {sent.memory.peak_mb:.0f} MB")
         rows.append(Row("end-to-end", f"concurrency {conc}, {n:,} records", fmt_rate(rate, "rec/s"),
                         f">= {bar:,.0f}/s (5k or 80% of stand-in)", rate >= bar and not problems,
                         "; ".join([*problems, detail]),
                         {"concurrency": conc, "records": n, "delivered": len(arrivals), "span_s": span,
                          "records_per_s": rate, "standin_capacity_per_s": capacity, "ratio": rate / capacity,
                          "agent_cpu_s": cpu_s(usage), "standin_cpu_s": cpu_s(standin_usage),
-                         "agent_peak_rss_mb": memory.peak_mb,
-                         "exit": proc.returncode}))
+                         "agent_peak_rss_mb": sent.memory.peak_mb,
+                         "exit": sent.exit}))
+    return rows
+
+
+@dataclass
+class Sent:
+    """One `run --once` of the agent sending a file to a fresh stand-in, and what the stand-in saw."""
+
+    arrivals: list[tuple[float, str]]
+    span: float  # s from the agent's process start to the last arrival: start-up counts against the agent
+    usage: Any
+    standin_usage: Any
+    standin_stats: dict[str, Any]
+    memory: MemorySampler
+    err: Path
+    exit: int | None
+    problems: list[str]
+
+    @property
+    def rate(self) -> float:
+        return len(self.arrivals) / self.span if self.arrivals else 0.0
+
+
+def send_once(ctx: Ctx, name: str, data: Path, n: int, volt: dict[str, Any],
+              faults: tuple[dict[str, Any], ...] = ()) -> Sent:
+    """The agent with `--once` sends the `n` records of `data` to a fresh stand-in with `faults`."""
+    standin = StandIn(ctx.children, f"{name}-standin", faults)
+    try:
+        config = agent_config(ctx.work / f"{name}.yaml", [source("bench", "volt-jsonl", data, start_at="beginning")],
+                              state_dir=ctx.work / f"state-{name}", endpoint=standin.url, volt=volt)
+        t_spawn = time.time()
+        proc, err = ctx.children.spawn(["run", "--config", str(config), "--once"], name)
+        memory = MemorySampler(proc.pid)
+        memory.start()
+        usage, killed = reap(proc, max(120.0, n / 200), terminate=False)
+        memory.stop()
+        stats = standin.stats()
+    finally:
+        standin_usage = standin.stop()
+    arrivals = standin.arrivals()
+    problems = []
+    if killed or proc.returncode != 0:
+        problems.append(f"agent exit {proc.returncode}{' (killed at time limit)' if killed else ''}: "
+                        f"{err.read_text(errors='replace')[-300:]}")
+    if len(arrivals) != n:
+        problems.append(f"{len(arrivals):,} of {n:,} arrived")
+    span = arrivals[-1][0] - t_spawn if arrivals else 0.0
+    return Sent(arrivals, span, usage, standin_usage, stats, memory, err, proc.returncode, problems)
+
+
+def bench_remote(ctx: Ctx) -> list[Row]:
+    """7. A distant, finite Volt: the stand-in answers after 100 ms, or serves 150 at once; default config."""
+    n = ctx.sizes.remote_records
+    data = generate.ensure(OUT, "volt-jsonl", n)
+    rows = []
+
+    def detail(sent: Sent, extra: str = "") -> str:
+        stopped = log_event(sent.err, "sender_stopped") or {}
+        stats = sent.standin_stats
+        return "; ".join([*sent.problems, f"{len(sent.arrivals):,} records in {sent.span:.1f} s from process start"
+                          f"{extra}; most served at once {stats['serving_peak']}, {stats['connections']} "
+                          f"connections, limit at the end {stopped.get('concurrency_limit', '?')}; agent "
+                          f"{cpu_s(sent.usage) / max(sent.span, 1e-9):.0%} of a core, peak RSS "
+                          f"{sent.memory.peak_mb:.0f} MB"])
+
+    def data_of(sent: Sent) -> dict[str, Any]:
+        return {"records": n, "delivered": len(sent.arrivals), "span_s": sent.span, "records_per_s": sent.rate,
+                "agent_cpu_s": cpu_s(sent.usage), "peak_rss_mb": sent.memory.peak_mb,
+                "standin_stats": sent.standin_stats}
+
+    say(f"remote: {n:,} records, answers after 100 ms + 0-20 ms, auto and concurrency {DEFAULT_MAX_CONCURRENCY}")
+    distant = ({"delay": 0.1, "delay_jitter": 0.02},)
+    ceiling = send_once(ctx, "remote-100ms-fixed", data, n, {"concurrency": DEFAULT_MAX_CONCURRENCY}, distant)
+    sent = send_once(ctx, "remote-100ms", data, n, {}, distant)
+    rows.append(Row("remote", f"100 ms answers (+0-20 ms), {n:,} records, default config",
+                    fmt_rate(sent.rate, "rec/s"), f">= {REMOTE_TARGET:,}/s", sent.rate >= REMOTE_TARGET
+                    and not sent.problems,
+                    detail(sent, f"; a fixed concurrency {DEFAULT_MAX_CONCURRENCY} in the same run: "
+                                 f"{ceiling.rate:,.0f} rec/s"), {**data_of(sent), "fixed_records_per_s": ceiling.rate}))
+
+    say(f"remote: {n:,} records, capacity {REMOTE_CAPACITY} at 50 ms")
+    sent = send_once(ctx, "remote-capacity", data, n, {}, ({"capacity": REMOTE_CAPACITY, "delay": 0.05},))
+    capacity_rate = REMOTE_CAPACITY / 0.05
+    stats = sent.standin_stats
+    refused = stats["by_status"].get("429", 0) / max(stats["requests"], 1)
+    met = sent.rate >= REMOTE_SHARE * capacity_rate and refused <= REMOTE_429_SHARE and not sent.problems
+    rows.append(Row("remote", f"capacity {REMOTE_CAPACITY} at 50 ms ({capacity_rate:,.0f}/s), {n:,} records",
+                    f"{fmt_rate(sent.rate, 'rec/s')}, {refused:.1%} 429",
+                    f">= {REMOTE_SHARE:.0%} of {capacity_rate:,.0f}/s, <= {REMOTE_429_SHARE:.0%} 429", met,
+                    detail(sent, f"; {sent.rate / capacity_rate:.0%} of the capacity; "
+                                 f"{stats['by_status'].get('429', 0):,} of {stats['requests']:,} requests answered "
+                                 f"429"), data_of(sent)))
+
+    say(f"remote: {n:,} records on loopback, auto and concurrency {REMOTE_FIXED}")
+    fixed = send_once(ctx, f"remote-loopback-{REMOTE_FIXED}", data, n, {"concurrency": REMOTE_FIXED})
+    sent = send_once(ctx, "remote-loopback-auto", data, n, {})
+    rows.append(Row("remote", f"loopback, no delay, {n:,} records, auto", fmt_rate(sent.rate, "rec/s"),
+                    f">= 0.9 x concurrency {REMOTE_FIXED} ({0.9 * fixed.rate:,.0f}/s)",
+                    sent.rate >= 0.9 * fixed.rate and not sent.problems and not fixed.problems,
+                    detail(sent, f"; concurrency {REMOTE_FIXED} in the same run: {fixed.rate:,.0f} rec/s"),
+                    {**data_of(sent), "fixed_records_per_s": fixed.rate}))
+
+    peak = ceiling.memory.peak_mb  # the fixed run above holds the default ceiling in flight from the start
+    at_ceiling = ceiling.standin_stats["serving_peak"] >= 0.9 * DEFAULT_MAX_CONCURRENCY
+    rows.append(Row("remote", f"peak RSS, limit at its ceiling ({DEFAULT_MAX_CONCURRENCY} in flight)",
+                    f"{peak:.0f} MB", f"<= {RSS_TARGET_MB} MB", peak <= RSS_TARGET_MB and at_ceiling
+                    and not ceiling.problems,
+                    detail(ceiling, f"; concurrency {DEFAULT_MAX_CONCURRENCY} (the default ceiling) at 100 ms"
+                                  + ("" if at_ceiling else "; requests in flight never came near the ceiling")),
+                    data_of(ceiling)))
     return rows
 
 
@@ -670,9 +765,10 @@ BENCHES: dict[str, Callable[[Ctx], list[Row]]] = {
     "backlog": bench_backlog,
     "latency": bench_latency,
     "startup": bench_startup,
+    "remote": bench_remote,
 }
 SECTION = {"parse": "parse+map", "baseline": "baseline", "e2e": "end-to-end", "backlog": "backlog",
-           "latency": "latency", "startup": "start-up"}
+           "latency": "latency", "startup": "start-up", "remote": "remote"}
 
 
 # --- report ---------------------------------------------------------------------------------------------

@@ -160,6 +160,11 @@ class Histogram(_Metric):
             yield f"{self.name}_count{_labels(self.label_names, values)} {_fmt(child.value)}"
 
 
+# 1 ms to 30 s, finer between 10 ms and 2 s, where the RTT to a distant Volt lies and the concurrency limit follows it
+RTT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0,
+               3.0, 5.0, 10.0, 30.0)
+
+
 class Registry:
     """Holds every metric of one agent process and renders them in Prometheus text format 0.0.4."""
 
@@ -235,7 +240,12 @@ class AgentMetrics:
             p + "send_errors_total", "Requests that got no HTTP answer (connection, timeout).", ["kind"]
         )
         self.token_rejected = r.counter(p + "token_rejected_total", "Responses 401/403: Volt refused the token.")
-        self.request_seconds = r.histogram(p + "request_duration_seconds", "Time of one POST to Volt.")
+        self.request_seconds = r.histogram(p + "request_duration_seconds", "Time of one POST to Volt (the RTT).",
+                                           buckets=RTT_BUCKETS)
+        self.throttled = r.counter(
+            p + "throttled_total", "Answers asking the agent to slow down: 429, and 503 while other requests succeed."
+        )
+        self.concurrency_limit = r.gauge(p + "concurrency_limit", "Requests to Volt allowed in flight now.")
         self.queue_records = r.gauge(p + "queue_records", "Records waiting to be sent.")
         self.queue_bytes = r.gauge(p + "queue_bytes", "Encoded bytes of records waiting to be sent.")
         self.in_flight = r.gauge(p + "in_flight_requests", "Requests to Volt under way.")

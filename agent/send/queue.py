@@ -1,10 +1,11 @@
-"""The bounded queue between readers and the sender, partitioned by message id.
+"""The bounded queue between readers and the sender, in lanes by message id.
 
-Limits in records and bytes count everything not yet finished (waiting or in flight), so memory
-stays flat through any outage: when full, `put()` waits, and that wait reaches the file reader
-(invariant 4). Records for one id always land in the same partition, which one worker drains in
-order, one request at a time: an id is never in flight twice and its records arrive as written
-(invariant 3).
+Limits in records and bytes count everything not yet finished (waiting, in flight or waiting for a retry), so
+memory stays flat through any outage: when full, `put()` waits, and that wait reaches the file reader
+(invariant 4). Records for one id always land in the same lane. A lane whose record is out (in flight or
+waiting for a retry) is busy: `get()` hands out the oldest record of the next ready lane, and `finish()` makes
+the lane ready again. So an id is never in flight twice and its records arrive as written (invariant 3),
+however many requests are in flight: the number of lanes does not depend on the concurrency limit.
 """
 
 from __future__ import annotations
@@ -36,32 +37,37 @@ class Envelope:
         return orjson.loads(self.body)
 
 
+LANES = 1024  # enough that ids rarely wait behind another id even with the default ceiling of requests in flight
+
+
 class RecordQueue:
-    """`partitions` FIFO lanes sharing one budget of `max_records` and `max_bytes` (encoded bodies).
+    """`lanes` FIFO lanes sharing one budget of `max_records` and `max_bytes` (encoded bodies).
 
     A single record larger than `max_bytes` is still admitted when the queue is empty, so it cannot
     wedge the reader forever. `peak_records`/`peak_bytes` are the high-water marks, the evidence that
     the bounds held through an outage.
     """
 
-    def __init__(self, partitions: int, max_records: int, max_bytes: int) -> None:
-        if partitions < 1 or max_records < 1 or max_bytes < 1:
-            raise ValueError("partitions, max_records and max_bytes must all be at least 1")
-        self.partitions = partitions
+    def __init__(self, max_records: int, max_bytes: int, lanes: int = LANES) -> None:
+        if lanes < 1 or max_records < 1 or max_bytes < 1:
+            raise ValueError("lanes, max_records and max_bytes must all be at least 1")
+        self.lanes = lanes
         self.max_records = max_records
         self.max_bytes = max_bytes
         self.records = 0
         self.bytes = 0
         self.peak_records = 0
         self.peak_bytes = 0
-        self._lanes: list[deque[Envelope]] = [deque() for _ in range(partitions)]
-        self._ready = [asyncio.Event() for _ in range(partitions)]
+        self._lanes: list[deque[Envelope]] = [deque() for _ in range(lanes)]
+        self._busy = [False] * lanes
+        self._ready: deque[int] = deque()  # lanes with a record and none out, in the order they became ready
+        self._has_ready = asyncio.Event()
         self._waiters: deque[asyncio.Event] = deque()  # producers waiting for room, first come first served
         self._idle = asyncio.Event()
         self._idle.set()
 
-    def partition(self, record_id: str) -> int:
-        return hash(record_id) % self.partitions
+    def lane(self, record_id: str) -> int:
+        return hash(record_id) % self.lanes
 
     def _full(self, size: int) -> bool:
         return self.records > 0 and (self.records >= self.max_records or self.bytes + size > self.max_bytes)
@@ -104,22 +110,33 @@ class RecordQueue:
         self.peak_records = max(self.peak_records, self.records)
         self.peak_bytes = max(self.peak_bytes, self.bytes)
         self._idle.clear()
-        lane = self.partition(env.id)
-        self._lanes[lane].append(env)
-        self._ready[lane].set()
-
-    async def get(self, lane: int) -> Envelope:
-        """The oldest record of `lane`; its room stays taken until `finish()`."""
+        lane = self.lane(env.id)
         q = self._lanes[lane]
-        while not q:
-            self._ready[lane].clear()
-            await self._ready[lane].wait()
-        return q.popleft()
+        q.append(env)
+        if len(q) == 1 and not self._busy[lane]:
+            self._make_ready(lane)
+
+    def _make_ready(self, lane: int) -> None:
+        self._ready.append(lane)
+        self._has_ready.set()
+
+    async def get(self) -> Envelope:
+        """The oldest record of the next ready lane; its lane stays busy and its room taken until `finish()`."""
+        while not self._ready:
+            self._has_ready.clear()
+            await self._has_ready.wait()
+        lane = self._ready.popleft()
+        self._busy[lane] = True
+        return self._lanes[lane].popleft()
 
     def finish(self, env: Envelope) -> None:
-        """The record is accepted, dead-lettered or abandoned at shutdown: free its room."""
+        """The record is accepted, dead-lettered or abandoned at shutdown: free its room and its lane."""
         self.records -= 1
         self.bytes -= len(env.body)
+        lane = self.lane(env.id)
+        self._busy[lane] = False
+        if self._lanes[lane]:
+            self._make_ready(lane)
         self._wake()
         if self.records == 0:
             self._idle.set()

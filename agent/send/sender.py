@@ -1,12 +1,16 @@
-"""The sender: one aiohttp session, `concurrency` workers (one per queue partition), retries, dead letters.
+"""The sender: one aiohttp session, one delivery per ready queue lane, retries, dead letters.
 
-Retriable failures (connection errors, timeouts, 408, 429, 5xx) wait with full-jitter backoff, at least
-as long as Retry-After asks, unlimited by default: data waits, it is not dropped. While Volt is down only
-one worker probes it; the others wait for it to come back, so an outage sees one request at a time, not
-`concurrency` (the stampede Vector's issue 4724 describes). 401/403, redirects, 407, and 404/405 from a URL
-that is no messages endpoint are configuration problems: the data is kept, retried slowly, with an actionable
-error at most once a minute. Other 4xx go to the dead-letter file. Redirects are never followed: the token
-goes to the configured endpoint only.
+A dispatcher hands the oldest record of each ready lane to its own delivery task whenever the concurrency
+limit (agent.send.concurrency: adaptive, or fixed by `volt.concurrency: N`) has room; every POST holds a slot
+only while it is in flight. Retriable failures (connection errors, timeouts, 408, 429, 5xx) wait with
+full-jitter backoff, at least as long as Retry-After asks, unlimited by default: data waits, it is not dropped.
+Throttling is not an outage: a 429, or a failure while other requests succeed, lowers the limit and that record
+waits (holding its lane, not a slot) while the others go on. While Volt is down (failures and no success since
+they were sent) only one delivery probes it; the others wait for it to come back, so an outage sees one request
+at a time (the stampede Vector's issue 4724 describes). 401/403, redirects, 407, and 404/405 from a URL that is
+no messages endpoint are configuration problems: the data is kept, retried slowly, with an actionable error at
+most once a minute. Other 4xx go to the dead-letter file. Redirects are never followed: the token goes to the
+configured endpoint only.
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import contextlib
 import logging
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
 from enum import Enum
+from functools import partial
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlsplit
 
@@ -30,12 +36,14 @@ from agent.files.acks import Pending
 from agent.ops import logs
 from agent.ops.metrics import AgentMetrics
 from agent.secrets import Secret, scrub_url_credentials
+from agent.send.concurrency import Controller, Signal
 from agent.send.deadletter import DeadLetters
 from agent.send.queue import Envelope, RecordQueue
 from agent.send.retry import NOT_FOUND_STATUS, Outcome, classify, retry_delay
 
 log = logs.get("volt_agent.sender")
 USER_AGENT = f"volt-agent/{__version__}"
+LIMIT_LOG_EVERY = 5.0  # s; a concurrency_changed line at most this often, and only when the limit halved or doubled
 ANSWER_READ_MAX = 64 * 1024  # an HTML error page from a proxy can be large; an excerpt is all we keep
 
 
@@ -118,36 +126,36 @@ async def _request(session: aiohttp.ClientSession, url: str, body: bytes, timeou
     except TimeoutError:
         return Answer(None, f"no answer within {timeout_s:g} s", error_kind="timeout")
     except Exception as exc:  # aiohttp raises more than ClientError (ValueError, RuntimeError)
-        # a worker that raised would leave its lane stalled; a proxy URL in the text may carry a password
+        # a delivery that raised would leave its lane stalled; a proxy URL in the text may carry a password
         return Answer(None, scrub_url_credentials(f"{type(exc).__name__}: {exc}"), error_kind="connection")
 
 
 class ProbeGate:
-    """While Volt is failing, one worker at a time probes it; the others wait until it answers.
+    """While Volt is failing, one delivery at a time probes it; the others wait until it answers.
 
-    The first worker to fail holds the probe through its backoff and keeps probing with its own record;
+    The first delivery to fail holds the probe through its backoff and keeps probing with its own record;
     the first success opens the gate for everyone. A holder that stops probing (its record was given
-    up after max_attempts) hands the probe to the next waiting worker.
+    up after max_attempts) hands the probe to the next waiting one. Holders are any hashable token.
     """
 
     def __init__(self) -> None:
         self.down = False
-        self.holder: int | None = None
+        self.holder: object = None
         self.since = 0.0
         self._changed = asyncio.Event()
 
-    async def turn(self, worker: int) -> None:
-        while self.down and self.holder not in (None, worker):
+    async def turn(self, who: object) -> None:
+        while self.down and self.holder not in (None, who):
             await self._changed.wait()
         if self.down:
-            self.holder = worker
+            self.holder = who
 
-    def failed(self, worker: int) -> None:
+    def failed(self, who: object) -> None:
         if not self.down:
             self.down = True
             self.since = time.monotonic()
         if self.holder is None:
-            self.holder = worker
+            self.holder = who
 
     def succeeded(self) -> float | None:
         """Open the gate; returns how long Volt was failing, or None if it was not."""
@@ -158,8 +166,8 @@ class ProbeGate:
         self._wake()
         return time.monotonic() - self.since
 
-    def release(self, worker: int) -> None:
-        if self.holder == worker:
+    def release(self, who: object) -> None:
+        if self.holder is who:
             self.holder = None
             self._wake()
 
@@ -168,8 +176,42 @@ class ProbeGate:
         self._changed = asyncio.Event()
 
 
+class Slots:
+    """At most the controller's limit of requests in flight; deliveries wait for a slot first come, first served."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.ctl = controller
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> None:
+        ctl = self.ctl
+        if not self._waiters and ctl.in_flight < ctl.limit:
+            ctl.start()
+            return
+        slot = asyncio.get_running_loop().create_future()
+        self._waiters.append(slot)
+        try:
+            await slot
+        except asyncio.CancelledError:
+            if slot.done() and not slot.cancelled():  # handed a slot just as it was cancelled: give it back
+                ctl.abandon()
+                self.wake()
+            elif slot in self._waiters:
+                self._waiters.remove(slot)
+            raise
+
+    def wake(self) -> None:
+        """Hand free slots to waiting deliveries (after a request came back, or the limit grew)."""
+        ctl = self.ctl
+        while self._waiters and ctl.in_flight < ctl.limit:
+            slot = self._waiters.popleft()
+            if not slot.done():  # a waiter cancelled at shutdown
+                ctl.start()
+                slot.set_result(None)
+
+
 class RateLimiter:
-    """At most `rate` requests per second across all workers, evenly spaced (0 = no limit)."""
+    """At most `rate` requests per second across all deliveries, evenly spaced (0 = no limit)."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate
@@ -186,7 +228,7 @@ class RateLimiter:
 
 
 class Sender:
-    """Async context manager owning the HTTP session and the workers that drain the queue."""
+    """Async context manager owning the HTTP session, the concurrency limit and the deliveries that drain the queue."""
 
     def __init__(self, cfg: VoltConfig, token: Secret, queue: RecordQueue, dead: DeadLetters,
                  metrics: AgentMetrics, on_failure: Callable[[], None] | None = None) -> None:
@@ -202,47 +244,57 @@ class Sender:
                            f"{cfg.auth_retry:g} s")
         self.gate = ProbeGate()
         self.limiter = RateLimiter(cfg.rate_limit)
+        if cfg.concurrency is None:
+            self.controller = Controller(cfg.min_concurrency, cfg.max_concurrency)
+        else:
+            self.controller = Controller(cfg.concurrency, cfg.concurrency, fixed=True)
+        self.slots = Slots(self.controller)
+        self._limit_logged = (self.controller.limit, time.monotonic())
+        metrics.concurrency_limit.set(self.controller.limit)
+        self._accepted_total = 0  # records accepted so far: "did any request succeed since this one was sent?"
         self._session: aiohttp.ClientSession | None = None
         self._proxy: str | None = None
-        self._workers: list[asyncio.Task[None]] = []
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._deliveries: set[asyncio.Task[None]] = set()
         self.last_success: float | None = None
         self.last_contact: float | None = None
         self.token_rejected = False
         self.held: str | None = None  # why records are held for a configuration problem (for /readyz)
         self._holding = asyncio.Event()  # set while `held` is: a stop need not wait for what cannot be sent
-        self.failed: BaseException | None = None  # a worker that died of a bug; the agent stops on it
-        self._probe: asyncio.Task[bool | None] | None = None  # the endpoint check in flight, shared by workers
+        self.failed: BaseException | None = None  # a delivery that died of a bug; the agent stops on it
+        self._probe: asyncio.Task[bool | None] | None = None  # the endpoint check in flight, shared by deliveries
 
     async def __aenter__(self) -> Sender:
-        # One connection per worker, kept alive between records; proxies from HTTP(S)_PROXY/NO_PROXY;
-        # TLS verification is aiohttp's default and is never turned off.
-        connector = aiohttp.TCPConnector(limit=self.cfg.concurrency, ttl_dns_cache=300)
+        # Connections up to the ceiling, opened only as requests in flight grow (the limit grows by at most
+        # concurrency.MAX_STEP a window) and kept alive between records, so TLS sessions are reused; DNS answers
+        # cached; proxies from HTTP(S)_PROXY/NO_PROXY; TLS verification is aiohttp's default, never turned off.
+        connector = aiohttp.TCPConnector(limit=self.cfg.ceiling, ttl_dns_cache=300)
         self._proxy = proxy_for(self.cfg.endpoint)
         self._session = aiohttp.ClientSession(timeout=_timeout(self.cfg), connector=connector,
                                               headers=self._headers)
-        self._workers = [asyncio.create_task(self._work(i), name=f"sender-{i}")
-                         for i in range(self.queue.partitions)]
-        for task in self._workers:
-            task.add_done_callback(self._worker_done)
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="sender-dispatch")
+        self._dispatcher.add_done_callback(self._task_done)
         return self
 
-    def _worker_done(self, task: asyncio.Task[None]) -> None:
-        """A worker never ends on its own: if one dies its lane stalls, so say so and let the agent stop."""
+    def _task_done(self, task: asyncio.Task[None], env: Envelope | None = None) -> None:
+        """The dispatcher or a delivery never ends with an error on its own: if one dies its lane (or every lane)
+        stalls, so say so and let the agent stop."""
         if task.cancelled() or task.exception() is None:
             return
         exc = task.exception()
         self.failed = exc
-        log.error("sender_failed", worker=task.get_name(),
+        log.error("sender_failed", task="delivery" if env else task.get_name(), id=env.id if env else "-",
                   error=self.redact(scrub_url_credentials(f"{type(exc).__name__}: {exc}"))[:300],
                   action="stopping; unacknowledged lines are read again after the restart")
         if self.on_failure is not None:
             self.on_failure()
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._workers:
+        tasks = [t for t in (self._dispatcher, *self._deliveries) if t is not None]
+        for task in tasks:
             task.cancel()
-        for task in self._workers:
-            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged by _worker_done
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a failure was logged by _task_done
                 await task
         if self._session is not None:
             await self._session.close()
@@ -251,7 +303,7 @@ class Sender:
         except OSError as exc:  # the next checkpoint sees it too, and keeps the old offsets
             log.error("dead_letter_sync_failed", file=str(self.dead.path), error=exc.strerror)
         log.info("sender_stopped", unsent=self.queue.records, queue_peak_records=self.queue.peak_records,
-                 queue_peak_bytes=self.queue.peak_bytes)
+                 queue_peak_bytes=self.queue.peak_bytes, concurrency_limit=self.controller.limit)
 
     def offer(self, record: dict[str, Any], pending: Pending | None) -> Envelope | None:
         """Queue a record if there is room now; else the envelope to `put()` (waiting: back-pressure)."""
@@ -261,16 +313,31 @@ class Sender:
     async def put(self, env: Envelope) -> None:
         await self.queue.put(env)
 
-    async def _work(self, worker: int) -> None:
+    async def _dispatch(self) -> None:
+        """Start a delivery for the next ready record as soon as a slot is free (and Volt is not down, unless
+        this record is to be the probe). The record's lane stays busy until its delivery ends."""
         queue = self.queue
         while True:
-            env = await queue.get(worker)
+            env = await queue.get()
             try:
-                await self._deliver(worker, env)
-            finally:
-                queue.finish(env)  # also when cancelled at shutdown: then the line stays unacknowledged
-            if env.pending is not None:
-                env.pending.ack()
+                await self.gate.turn(env)
+                await self.slots.acquire()
+            except BaseException:  # cancelled at shutdown: the line stays unacknowledged
+                queue.finish(env)
+                raise
+            task = asyncio.create_task(self._deliver(env))
+            self._deliveries.add(task)
+            task.add_done_callback(partial(self._delivered, env=env))
+
+    def _delivered(self, task: asyncio.Task[None], env: Envelope) -> None:
+        """Free the record's room and lane; acknowledge its line only if it was settled (not cancelled, no bug)."""
+        self._deliveries.discard(task)
+        self.queue.finish(env)
+        if task.cancelled() or task.exception() is not None:
+            self._task_done(task, env)
+            return
+        if env.pending is not None:
+            env.pending.ack()
 
     async def _post(self, body: bytes) -> Answer:
         assert self._session is not None
@@ -288,15 +355,54 @@ class Sender:
             self.m.http_responses.labels(f"{answer.status // 100}xx").inc()
         return answer
 
-    async def _deliver(self, worker: int, env: Envelope) -> None:
-        """Send until Volt accepts the record or it is dead-lettered; anything else waits and tries again."""
-        cfg = self.cfg
-        while True:
-            await self.gate.turn(worker)
+    async def _attempt(self, env: Envelope) -> tuple[Answer, Outcome, bool]:
+        """One POST in a slot the caller took; returns the answer, what it means, and whether another request was
+        accepted while this one was out (then a failure is throttling or trouble with this request, not an outage)."""
+        ctl = self.controller
+        try:
             await self.limiter.acquire()
+            epoch, accepted_before, start = ctl.epoch, self._accepted_total, time.monotonic()
             answer = await self._post(env.body)
+        except BaseException:  # cancelled at shutdown: no answer to learn from
+            ctl.abandon()
+            self.slots.wake()
+            raise
+        outcome = classify(answer.status)
+        signal = (Signal.ACCEPTED if outcome is Outcome.ACCEPTED
+                  else Signal.BACK_PRESSURE if outcome is Outcome.RETRY else Signal.NEUTRAL)
+        ctl.finish(signal, time.monotonic() - start, epoch)
+        self._limit_moved()
+        self.slots.wake()
+        return answer, outcome, self._accepted_total > accepted_before
+
+    def _limit_moved(self) -> None:
+        """Export the limit; log it when it halved or doubled since the last line, at most every few seconds."""
+        limit = self.controller.limit
+        self.m.concurrency_limit.set(limit)
+        logged, when = self._limit_logged
+        if limit != logged and (limit >= 2 * logged or 2 * limit <= logged):
+            now = time.monotonic()
+            if now - when >= LIMIT_LOG_EVERY:
+                self._limit_logged = (limit, now)
+                rtt = self.controller.rtt
+                log.info("concurrency_changed", limit=limit, previous=logged, in_flight=self.controller.in_flight,
+                         rtt_ms=round(rtt * 1000, 1) if rtt is not None else "none",
+                         slow_start=self.controller.slow_start)
+
+    async def _deliver(self, env: Envelope) -> None:
+        """Send until Volt accepts the record or it is dead-lettered; anything else waits and tries again.
+
+        The first attempt uses the slot the dispatcher took; a retry waits without one.
+        """
+        cfg = self.cfg
+        first = True
+        while True:
+            if not first:
+                await self.gate.turn(env)
+                await self.slots.acquire()
+            first = False
+            answer, outcome, others_accepted = await self._attempt(env)
             env.attempts += 1
-            outcome = classify(answer.status)
             if outcome is Outcome.ACCEPTED:
                 self._accepted()
                 return
@@ -311,18 +417,22 @@ class Sender:
                 delay = cfg.retry_max
             elif outcome is Outcome.RETRY:
                 if cfg.max_attempts and env.attempts >= cfg.max_attempts:
-                    self.gate.release(worker)
+                    self.gate.release(env)
                     if self._dead_letter(env, answer, f"gave up after {env.attempts} attempts (max_attempts)"):
                         return
                 delay = retry_delay(env.attempts - 1, cfg.retry_initial, cfg.retry_max, answer.retry_after,
                                     time.time())
-                self.gate.failed(worker)
+                throttled = answer.status == 429 or others_accepted
+                if throttled and answer.status in (429, 503):
+                    self.m.throttled.inc()
+                if not throttled:  # nothing succeeds: Volt is down, one probe at a time until it answers
+                    self.gate.failed(env)
                 log.limited(logging.WARNING, f"retry:{answer.status}", "send_retry", every=10.0,
                             status=answer.status or "none", error=self.redact(answer.text)[:160],
-                            wait_s=round(delay, 3), attempt=env.attempts)
+                            wait_s=round(delay, 3), attempt=env.attempts, throttled=throttled)
             else:
                 delay = cfg.auth_retry
-                self.gate.failed(worker)
+                self.gate.failed(env)
                 self._held(outcome, answer)
             self.m.records_retried.inc()
             await asyncio.sleep(delay)
@@ -346,6 +456,7 @@ class Sender:
     def _reachable(self) -> None:
         down_for = self.gate.succeeded()
         if down_for is not None:
+            self.controller.recovered()
             log.info("volt_reachable_again", down_s=round(down_for, 3))
 
     def _answered(self) -> None:
@@ -359,6 +470,7 @@ class Sender:
             log.info("token_accepted_again")
 
     def _accepted(self) -> None:
+        self._accepted_total += 1
         self._answered()
         now = time.time()
         self.last_success = now

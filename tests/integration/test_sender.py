@@ -278,6 +278,68 @@ def test_max_attempts_gives_up_on_an_outage_but_never_on_a_rejected_token(tmp_pa
         assert run.agent.stop() == 0, run.agent.logs()
 
 
+def test_auto_concurrency_grows_past_the_old_fixed_default_against_a_distant_volt(tmp_path, standin):
+    records = _interleaved(ids=150, per_id=4, seed=21)
+    standin.faults({"delay": 0.03, "delay_jitter": 0.01})
+    run = Run(tmp_path, standin, records)  # the default: volt.concurrency auto
+    try:
+        wait_for(lambda: len(standin.records()) >= len(records), 60, what="all records")
+        assert _by_id(standin.records()) == _by_id(records), run.agent.logs()
+        wait_for(lambda: run.committed() == run.log.stat().st_size, 10, what="every answer handled")
+        stats = standin.stats()
+        assert stats["serving_peak"] > 8, "more requests in flight than the old fixed default of 8"
+        assert stats["connections"] <= 512, "never more connections than the ceiling"
+        m = run.metrics()
+        assert 8 < m["volt_agent_concurrency_limit"] <= 512
+        assert m["volt_agent_request_duration_seconds_count"] == stats["requests"]
+        assert m.get("volt_agent_throttled_total", 0) == 0
+    finally:
+        assert run.agent.stop() == 0, run.agent.logs()
+    assert read_jsonl(run.dead) == []
+
+
+def test_a_volt_with_a_capacity_throttles_without_an_outage_and_loses_nothing(tmp_path, standin):
+    records = _interleaved(ids=100, per_id=4, seed=22)
+    bad = _record("bad-cap", 1)
+    records.insert(200, bad)
+    standin.faults({"capacity": 10, "delay": 0.03, "reject_ids": ["bad-cap"]})
+    run = Run(tmp_path, standin, records)
+    try:
+        good = [r for r in records if r["id"] != "bad-cap"]
+        wait_for(lambda: len(standin.records()) >= len(good) and read_jsonl(run.dead), 60,
+                 what="good records delivered and the refused one dead-lettered")
+        wait_for(lambda: run.committed() == run.log.stat().st_size, 10, what="checkpoint at the end of the file")
+        assert _by_id(standin.records()) == _by_id(good), run.agent.logs()
+        stats = standin.stats()
+        m = run.metrics()
+        assert stats["by_status"].get("429", 0) >= 1, "slow start overshot the capacity at least once"
+        assert m["volt_agent_throttled_total"] == stats["by_status"]["429"]
+        assert m["volt_agent_concurrency_limit"] <= 20, "the limit settled near the capacity"
+        assert "msg=volt_reachable_again" not in run.agent.logs(), "throttling never closed the probe gate"
+    finally:
+        assert run.agent.stop() == 0, run.agent.logs()
+    assert [d["record"] for d in read_jsonl(run.dead)] == [bad], "dead letters only for the 4xx"
+
+
+def test_an_outage_in_the_middle_falls_back_to_one_probe_then_delivers_everything(tmp_path, standin):
+    first, later = _interleaved(ids=60, per_id=3, seed=23), _interleaved(ids=60, per_id=3, seed=24)
+    later = [{**r, "id": "late-" + r["id"]} for r in later]
+    standin.faults({"delay": 0.02, "delay_jitter": 0.01})
+    run = Run(tmp_path, standin, first)
+    try:
+        wait_for(lambda: len(standin.records()) >= len(first), 30, what="the first records")
+        standin.faults({"status": 503, "seconds": 1.5})
+        _write(run.log, later, "ab")
+        wait_for(lambda: standin.stats()["by_status"].get("503", 0) >= 1, 20, what="the outage seen")
+        wait_for(lambda: len(standin.records()) >= len(first) + len(later), 60, what="everything after the outage")
+        assert _by_id(standin.records()) == _by_id(first + later), run.agent.logs()
+        assert "msg=volt_reachable_again" in run.agent.logs(), "the outage closed the probe gate and it reopened"
+        wait_for(lambda: run.committed() == run.log.stat().st_size, 10, what="checkpoint at the end of the file")
+    finally:
+        assert run.agent.stop() == 0, run.agent.logs()
+    assert read_jsonl(run.dead) == []
+
+
 def test_rate_limit_spaces_requests(tmp_path, standin):
     records = [_record(f"r-{i}", 1) for i in range(16)]
     run = Run(tmp_path, standin, records, volt="  concurrency: 4\n  rate_limit: 10\n")

@@ -327,6 +327,41 @@ def test_delay_without_count_applies_to_every_request(tmp_path: Path) -> None:
     run_with_standin(tmp_path, scenario)
 
 
+def test_delay_jitter_in_seconds_adds_a_random_wait_on_top_of_the_delay(tmp_path: Path) -> None:
+    async def scenario(s: StandIn, session: aiohttp.ClientSession) -> None:
+        s.set_faults({"delay": 0.1, "delay_jitter": 0.05})
+        assert s.faults == {"delay": 0.1, "delay_jitter": 0.05}
+        took = []
+        for _ in range(6):
+            started = time.monotonic()
+            assert (await post(session, s.url))[0] == 202
+            took.append(time.monotonic() - started)
+        assert min(took) >= 0.1, "the jitter comes on top of the delay, never instead of it"
+        assert max(took) - min(took) > 0.001, "a random part"
+
+    run_with_standin(tmp_path, scenario)
+
+
+def test_capacity_serves_n_at_once_and_answers_429_beyond(tmp_path: Path) -> None:
+    async def scenario(s: StandIn, session: aiohttp.ClientSession) -> None:
+        s.set_faults({"capacity": 3, "delay": 0.3})
+        answers = await asyncio.gather(*(post(session, s.url, {"id": f"c-{i}", "provider": "smpp"})
+                                         for i in range(5)))
+        statuses = sorted(status for status, _, _ in answers)
+        assert statuses == [202, 202, 202, 429, 429]
+        assert {h.get("Retry-After") for status, h, _ in answers if status == 429} == {"1"}
+        assert s.stats()["serving_peak"] == 3
+        # the requests served are done: there is room again, and Retry-After follows "retry_after"
+        s.set_faults({"retry_after": "2"})
+        assert (await post(session, s.url))[0] == 202
+        answers = await asyncio.gather(*(post(session, s.url) for _ in range(4)))
+        assert [h["Retry-After"] for status, h, _ in answers if status == 429] == ["2"]
+        assert s.set_faults({"capacity": None}) == {"delay": 0.3, "retry_after": "2"}
+
+    s = run_with_standin(tmp_path, scenario)
+    assert s.stats()["by_status"] == {"202": 7, "429": 3}
+
+
 def test_drop_fault_closes_connection_without_answer(tmp_path: Path) -> None:
     async def scenario(s: StandIn, session: aiohttp.ClientSession) -> None:
         assert (await post(session, s.url, {"id": "before", "provider": "smpp"}))[0] == 202
@@ -384,7 +419,8 @@ def test_faults_given_at_start_and_combined(tmp_path: Path) -> None:
 
 def test_malformed_faults_are_refused_whole(tmp_path: Path) -> None:
     async def scenario(s: StandIn, session: aiohttp.ClientSession) -> None:
-        for bad in ({"stauts": 503}, {"status": "503"}, {"count": 2}, {"drop": -1}, {"reject_ids": "x"}, [1]):
+        for bad in ({"stauts": 503}, {"status": "503"}, {"count": 2}, {"drop": -1}, {"reject_ids": "x"}, [1],
+                    {"capacity": 0}, {"capacity": 1.5}, {"delay": 1, "delay_jitter": -1}):
             async with session.post(s.base_url + "/_faults", json=bad) as r:
                 assert r.status == 400
                 assert (await r.json())["error"]

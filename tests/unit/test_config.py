@@ -1,4 +1,4 @@
-"""volt.endpoint: credentials never ride in the URL, and a URL that cannot work is refused at load time."""
+"""volt: the endpoint (credentials never ride in the URL, a URL that cannot work is refused) and concurrency."""
 
 from __future__ import annotations
 
@@ -81,3 +81,31 @@ def test_one_problem_is_a_plain_config_error(tmp_path):
         load(path)
     assert type(err.value) is ConfigError and err.value.errors == (err.value,)
     assert str(err.value) == f"{path}: shutdown_timeout: a duration such as 5, 250ms, 30s, 5m or 7d, got 'never'"
+
+
+def _load_volt(tmp_path, volt: str):
+    path = tmp_path / "agent.yaml"
+    path.write_text(f"volt:\n{volt}state_dir: {tmp_path}\nsources:\n  - name: a\n    format: volt-jsonl\n"
+                    f"    paths: [x]\n")
+    return load(path).volt
+
+
+def test_concurrency_is_auto_by_default_or_a_fixed_number(tmp_path):
+    auto = _load_volt(tmp_path, "")
+    assert (auto.concurrency, auto.min_concurrency, auto.max_concurrency, auto.ceiling) == (None, 1, 512, 512)
+    assert _load_volt(tmp_path, "  concurrency: auto\n  max_concurrency: 64\n").ceiling == 64
+    fixed = _load_volt(tmp_path, "  concurrency: 1000\n")
+    assert (fixed.concurrency, fixed.ceiling) == (1000, 1000)
+
+
+@pytest.mark.parametrize(("volt", "key", "expected"), [
+    ("  concurrency: automatic\n", "volt.concurrency", "auto or a whole number >= 1, got 'automatic'"),
+    ("  concurrency: 0\n", "volt.concurrency", "auto or a whole number >= 1"),
+    ("  concurrency: true\n", "volt.concurrency", "auto or a whole number >= 1"),
+    ("  max_concurrency: 0\n", "volt.max_concurrency", "a whole number >= 1"),
+    ("  min_concurrency: 20\n  max_concurrency: 10\n", "volt.min_concurrency", "no larger than max_concurrency (10)"),
+])
+def test_a_bad_concurrency_setting_names_the_key(tmp_path, volt, key, expected):
+    with pytest.raises(ConfigError) as err:
+        _load_volt(tmp_path, volt)
+    assert err.value.key == key and expected in err.value.expected

@@ -1,4 +1,4 @@
-"""Retry timing and answer classification (pure), and the two small schedulers the workers share."""
+"""Retry timing and answer classification (pure), and the small schedulers the deliveries share."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from agent.send.concurrency import Controller, Signal
 from agent.send.retry import RETRY_AFTER_MAX, Outcome, backoff, classify, retry_after, retry_delay
-from agent.send.sender import ProbeGate, RateLimiter
+from agent.send.sender import ProbeGate, RateLimiter, Slots
 
 NOW = 1_790_000_000.0  # a fixed Unix time, so HTTP-dates are exact
 
@@ -134,3 +135,34 @@ def test_rate_limiter_spaces_requests_evenly():
 
     assert asyncio.run(scenario(50, 11)) >= 10 / 50 - 0.01
     assert asyncio.run(scenario(0, 1000)) < 1  # 0 means no limit: nothing sleeps
+
+
+def test_slots_keep_in_flight_within_the_limit_first_come_first_served_and_survive_a_cancel():
+    async def scenario() -> list[int]:
+        ctl = Controller(2, 2, fixed=True)
+        slots = Slots(ctl)
+        order: list[int] = []
+        await slots.acquire()
+        await slots.acquire()
+        assert ctl.in_flight == 2
+
+        async def waiter(i: int) -> None:
+            await slots.acquire()
+            order.append(i)
+
+        waiting = [asyncio.create_task(waiter(i)) for i in range(3)]
+        await asyncio.sleep(0.01)
+        assert order == [] and ctl.in_flight == 2
+        waiting[0].cancel()  # a waiter cancelled at shutdown neither takes nor blocks a slot
+        await asyncio.sleep(0)
+        ctl.finish(Signal.ACCEPTED, 0.01, ctl.epoch)
+        slots.wake()
+        await asyncio.sleep(0.01)
+        assert order == [1] and ctl.in_flight == 2
+        ctl.finish(Signal.ACCEPTED, 0.01, ctl.epoch)
+        slots.wake()
+        await asyncio.gather(*waiting[1:])
+        assert ctl.in_flight == 2
+        return order
+
+    assert asyncio.run(scenario()) == [1, 2]

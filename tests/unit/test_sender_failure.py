@@ -1,4 +1,4 @@
-"""A sender worker that dies of a bug must not stall its lane quietly: the agent is told, and stops."""
+"""A sender delivery that dies of a bug must not stall its lane quietly: the agent is told, and stops."""
 
 from __future__ import annotations
 
@@ -21,11 +21,11 @@ def test_a_worker_that_raises_reports_the_failure(tmp_path):
     failures: list[str] = []
 
     async def scenario() -> Sender:
-        queue = RecordQueue(1, 10, 1 << 20)
+        queue = RecordQueue(10, 1 << 20)
         sender = Sender(cfg.volt, Secret("t0ken-for-the-test"), queue, DeadLetters(str(tmp_path / "dead.jsonl")),
                         AgentMetrics(), on_failure=lambda: failures.append("stop"))
 
-        async def broken(worker: int, env: Envelope) -> None:
+        async def broken(env: Envelope) -> None:
             raise RuntimeError("a bug in the sender")
 
         sender._deliver = broken  # type: ignore[method-assign]

@@ -1,0 +1,146 @@
+"""How many requests to Volt may be in flight: an AIMD controller on the observed RTT and back-pressure.
+
+Throughput to one distant API is in-flight / RTT, so the right limit depends on a distance the agent cannot
+know in advance. Like TCP's congestion window, and after Vector's Adaptive Request Concurrency (RFC 1858),
+the limit is adjusted once per RTT window:
+
+- slow start: from the floor, the limit doubles each window (at most +MAX_STEP once it is large, so hundreds
+  of new connections and TLS handshakes never start at once) while the RTT stays flat, every answer is an
+  acceptance and the limit was actually used; it ends at the first back-pressure answer;
+- then additive increase, +1 per window, under the same conditions, so the limit stays close to a capacity
+  Volt enforced with a 429;
+- multiplicative decrease on back-pressure (429, 5xx, timeouts, dropped connections) and when a window's mean
+  RTT is clearly above the no-load RTT (the lowest window mean, drifting up over BASE_DRIFT_S so a new route is
+  followed, as in TCP Vegas): more than (1 + RTT_TOLERANCE) times it plus RTT_SLACK. So 0-20 ms of jitter on
+  100 ms, or a busy machine stalling the agent now and then, is not read as congestion, while requests
+  queueing at Volt (or in the agent itself, when its CPU is the limit and more requests in flight would only
+  add delay) are. (Vector compares with a multiple of the RTT's deviation instead; on a CPU-bound agent the
+  spread of the RTTs grows with the queue itself, and the limit never stopped growing.) A rising RTT is a soft
+  signal: it cuts the limit but does not end slow start, so the limit settles near the RTT's knee instead of
+  crawling back +1 per window from a cut caused by a passing stall.
+
+Back-pressure on a request sent before the last decrease is not counted again (TCP NewReno's recovery point):
+a burst of fast 429s shrinks the limit once, yet a limit still too high after the cut shrinks again as soon as
+a request sent under it is refused. Likewise only the RTTs of requests sent since the last decrease count, so
+the slow answers of a queue that is still draining do not cut the limit window after window. After an outage
+the caller calls `recovered()`, and slow start climbs back within seconds. No I/O and an injectable clock, so
+every rule is tested on simulated time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from enum import Enum
+
+DECREASE_RATIO = 0.9  # Vector's default: keeps the limit high without holding it too high under adverse conditions
+EWMA_ALPHA = 0.4  # weight of the newest window in the long-run RTT (Vector's default)
+RTT_TOLERANCE = 1.0  # a window mean up to twice the no-load RTT is not congestion
+RTT_SLACK = 0.005  # s; nor a few ms more: on loopback that is the agent's own event loop, not Volt
+BASE_DRIFT_S = 30.0  # s; a higher RTT that lasts becomes the no-load RTT over about this long
+MAX_STEP = 32  # most new requests (so connections) one window may add in slow start
+MIN_WINDOW = 0.005  # s; on loopback an RTT window of a few answers says nothing
+
+
+class Signal(Enum):
+    """What one answer says about Volt's capacity."""
+
+    ACCEPTED = "accepted"  # Volt took the record: a valid RTT sample
+    BACK_PRESSURE = "back_pressure"  # 429, 5xx, no answer, timeout: too much, or Volt is in trouble
+    NEUTRAL = "neutral"  # an answer about the record or the configuration (4xx, 401, 3xx): says nothing
+
+
+class Controller:
+    """The current `limit` on requests in flight, between `floor` and `ceiling`, and the requests in flight.
+
+    A `fixed` limit never moves: `volt.concurrency: N` as before. Callers take a slot with `start()` while
+    `in_flight < limit`, note `epoch` when the request goes out, and give the slot back with `finish()`
+    (or `abandon()` when the request was cancelled and has no answer).
+    """
+
+    def __init__(self, floor: int, ceiling: int, *, fixed: bool = False,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not 1 <= floor <= ceiling:
+            raise ValueError(f"need 1 <= floor <= ceiling, got floor {floor}, ceiling {ceiling}")
+        self.floor = floor
+        self.ceiling = ceiling
+        self.fixed = fixed
+        self.limit = ceiling if fixed else floor
+        self.in_flight = 0
+        self.epoch = 0  # decreases so far; a request remembers the epoch it was sent in
+        self.slow_start = True
+        self.rtt: float | None = None  # long-run RTT, an EWMA of window means (s): the window length
+        self.base: float | None = None  # the no-load RTT (s)
+        self._clock = clock
+        self._window_end = clock()
+        self._reset_window()
+
+    def _reset_window(self) -> None:
+        self._count = 0
+        self._sum = 0.0
+        self._back_pressure = False
+        self._used = self.in_flight >= self.limit
+
+    def start(self) -> None:
+        """A request takes a slot (the caller checked `in_flight < limit`)."""
+        self.in_flight += 1
+        if self.in_flight >= self.limit:
+            self._used = True
+
+    def abandon(self) -> None:
+        """A request was cancelled (shutdown) before any answer: its slot is free, nothing is learnt."""
+        self.in_flight -= 1
+
+    def finish(self, signal: Signal, rtt: float, epoch: int) -> None:
+        """A request sent in `epoch` came back after `rtt` seconds with `signal`."""
+        self.in_flight -= 1
+        if self.fixed:
+            return
+        if signal is Signal.ACCEPTED:
+            if epoch == self.epoch:  # a request sent before the last cut says nothing about the limit now
+                self._count += 1
+                self._sum += rtt
+        elif signal is Signal.BACK_PRESSURE:
+            self._back_pressure = True
+            self.slow_start = False  # Volt pushed back: from now on only +1 a window
+            if epoch == self.epoch:  # sent under the current limit, and still too much
+                self._decrease()
+        now = self._clock()
+        if now >= self._window_end:
+            self._end_window(now)
+
+    def recovered(self) -> None:
+        """Volt answers again after an outage: climb back quickly, as at the start."""
+        if not self.fixed:
+            self.slow_start = True
+
+    def _decrease(self) -> None:
+        self.limit = max(self.floor, int(self.limit * DECREASE_RATIO))
+        self.epoch += 1
+
+    def _increase(self) -> None:
+        step = min(self.limit, MAX_STEP) if self.slow_start else 1
+        self.limit = min(self.ceiling, self.limit + step)
+
+    def congested(self, current: float) -> bool:
+        """Whether a window's mean RTT is clearly above the no-load RTT."""
+        if self.base is None:
+            return False
+        return current > self.base * (1 + RTT_TOLERANCE) + RTT_SLACK
+
+    def _end_window(self, now: float) -> None:
+        current = self._sum / self._count if self._count else None
+        if current is not None:
+            if self.congested(current):
+                self._decrease()
+            elif self._used and not self._back_pressure:
+                self._increase()
+            window = max(self.rtt or 0.0, MIN_WINDOW)
+            if self.rtt is None or self.base is None:
+                self.rtt = self.base = current
+            else:
+                self.rtt += EWMA_ALPHA * (current - self.rtt)
+                drift = min(1.0, window / BASE_DRIFT_S) * (current - self.base)
+                self.base = current if current < self.base else self.base + drift
+        self._window_end = now + max(self.rtt or 0.0, MIN_WINDOW)
+        self._reset_window()

@@ -1,0 +1,189 @@
+"""The concurrency controller on a simulated clock: how the limit grows, shrinks, stays in bounds and recovers."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.send.concurrency import DECREASE_RATIO, MAX_STEP, Controller, Signal
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _controller(floor: int = 1, ceiling: int = 512, **kw) -> tuple[Controller, Clock]:
+    clock = Clock()
+    return Controller(floor, ceiling, clock=clock, **kw), clock
+
+
+def _round(ctl: Controller, clock: Clock, rtt: Callable[[], float], signal: Signal = Signal.ACCEPTED,
+           demand: int | None = None) -> None:
+    """Fill the limit (or `demand` requests), let one RTT pass, and answer every request."""
+    sent = []
+    while ctl.in_flight < ctl.limit and (demand is None or len(sent) < demand):
+        ctl.start()
+        sent.append((ctl.epoch, rtt()))
+    clock.now += max(r for _, r in sent)
+    for epoch, r in sent:
+        ctl.finish(signal, r, epoch)
+
+
+def test_slow_start_doubles_then_steps_by_at_most_max_step_up_to_the_ceiling():
+    ctl, clock = _controller()
+    limits = [ctl.limit]
+    for _ in range(30):
+        _round(ctl, clock, lambda: 0.1)
+        limits.append(ctl.limit)
+    assert limits[:7] == [1, 2, 4, 8, 16, 32, 64]
+    steps = [b - a for a, b in itertools.pairwise(limits)]
+    assert max(steps) <= MAX_STEP, "never more than MAX_STEP new connections a window"
+    assert limits[-1] == 512 and max(limits) == 512
+
+
+def test_jitter_on_a_distant_volt_is_not_read_as_congestion():
+    ctl, clock = _controller()
+    rng = random.Random(7)
+    limits = []
+    for _ in range(60):
+        _round(ctl, clock, lambda: 0.1 + rng.uniform(0, 0.02))
+        limits.append(ctl.limit)
+    assert limits == sorted(limits), "100 ms + 0-20 ms jitter never cut the limit"
+    assert ctl.limit == 512 and ctl.slow_start
+
+
+def test_the_limit_grows_only_when_it_was_used():
+    ctl, clock = _controller()
+    for _ in range(5):
+        _round(ctl, clock, lambda: 0.1)
+    assert ctl.limit == 32
+    for _ in range(10):
+        _round(ctl, clock, lambda: 0.1, demand=5)  # the source is slower than the limit allows
+    assert ctl.limit == 32
+
+
+def test_a_429_cuts_the_limit_once_for_the_requests_already_out_and_again_for_one_sent_after():
+    ctl, clock = _controller()
+    for _ in range(8):
+        _round(ctl, clock, lambda: 0.05)
+    before = ctl.limit
+    epochs = []
+    for _ in range(before):
+        ctl.start()
+        epochs.append(ctl.epoch)
+    clock.now += 0.001
+    for epoch in epochs[:20]:  # a burst of fast 429s, all sent under the old limit
+        ctl.finish(Signal.BACK_PRESSURE, 0.001, epoch)
+    cut = int(before * DECREASE_RATIO)
+    assert ctl.limit == cut and not ctl.slow_start
+    ctl.start()
+    ctl.finish(Signal.BACK_PRESSURE, 0.001, ctl.epoch)  # sent under the cut limit, and still refused
+    assert ctl.limit == int(cut * DECREASE_RATIO)
+
+
+def test_additive_increase_after_congestion():
+    ctl, clock = _controller()
+    for _ in range(6):
+        _round(ctl, clock, lambda: 0.05)
+    _round(ctl, clock, lambda: 0.05, Signal.BACK_PRESSURE)
+    limits = [ctl.limit]
+    for _ in range(6):
+        _round(ctl, clock, lambda: 0.05)
+        limits.append(ctl.limit)
+    steps = [b - a for a, b in itertools.pairwise(limits)]
+    assert set(steps) <= {0, 1} and sum(steps) >= 5, f"+1 a window, not slow start any more: {limits}"
+
+
+def test_a_rising_rtt_cuts_the_limit():
+    ctl, clock = _controller()
+    for _ in range(20):
+        _round(ctl, clock, lambda: 0.1)
+    before = ctl.limit
+    _round(ctl, clock, lambda: 0.1)
+    for _ in range(2):  # (the first window that ends holds mostly answers of the round before)
+        _round(ctl, clock, lambda: 0.3)  # answers take three times as long: Volt (or the path to it) is queueing
+    assert ctl.limit < before
+
+
+def test_bounds_hold_whatever_happens():
+    @settings(max_examples=60, deadline=None)
+    @given(floor=st.integers(1, 20), extra=st.integers(0, 600),
+           events=st.lists(st.tuples(st.sampled_from(list(Signal)), st.floats(0.0001, 2.0), st.floats(0, 1),
+                                     st.booleans()), max_size=300))
+    def check(floor, extra, events):
+        ctl, clock = _controller(floor, floor + extra)
+        out: list[int] = []
+        for signal, rtt, advance, recover in events:
+            while ctl.in_flight < ctl.limit:
+                ctl.start()
+                out.append(ctl.epoch)
+            clock.now += advance
+            ctl.finish(signal, rtt, out.pop(0))
+            if recover:
+                ctl.recovered()
+            assert floor <= ctl.limit <= floor + extra
+            assert 0 <= ctl.in_flight <= floor + extra
+
+    check()
+
+
+def test_after_an_outage_the_limit_climbs_back_within_seconds():
+    ctl, clock = _controller()
+    for _ in range(25):
+        _round(ctl, clock, lambda: 0.1)
+    assert ctl.limit == 512
+    for _ in range(60):  # one probe at a time, each refused, seconds apart
+        ctl.start()
+        clock.now += 2.0
+        ctl.finish(Signal.BACK_PRESSURE, 0.001, ctl.epoch)
+    assert ctl.limit == 1
+    ctl.recovered()
+    windows = 0
+    while ctl.limit < 512:
+        _round(ctl, clock, lambda: 0.1)
+        windows += 1
+    assert windows * 0.1 <= 3.0, f"{windows} windows of 100 ms to climb back"
+
+
+def test_a_fixed_limit_never_moves():
+    ctl, clock = _controller(8, 8, fixed=True)
+    for signal in (Signal.ACCEPTED, Signal.BACK_PRESSURE, Signal.ACCEPTED):
+        for _ in range(5):
+            _round(ctl, clock, lambda: 0.1, signal)
+    assert ctl.limit == 8
+
+
+def test_when_more_in_flight_only_adds_delay_the_limit_settles_near_the_knee():
+    """On loopback the agent's own CPU is the limit: each request in flight adds its service time to the RTT."""
+    ctl, clock = _controller()
+    limits = []
+    for _ in range(300):
+        in_flight_after = ctl.limit
+        _round(ctl, clock, lambda n=in_flight_after: 0.0005 + n * 0.0001)
+        limits.append(ctl.limit)
+    # 2 x 0.6 ms + 5 ms of slack: the knee is about 60 in flight; slow start overshoots it by up to two steps of
+    # 32 before fresh RTTs cut it back
+    assert min(limits[-100:]) >= 30 and max(limits[-100:]) <= 130, limits[-100:]
+
+
+def test_a_429_ends_slow_start_even_for_a_request_sent_before_a_cut():
+    ctl, clock = _controller()
+    for _ in range(7):
+        _round(ctl, clock, lambda: 0.05)
+    ctl.start()
+    old = ctl.epoch
+    for _ in range(2):  # answers three times as slow cut the limit (a soft signal: slow start goes on)
+        _round(ctl, clock, lambda: 0.15)
+    assert ctl.epoch > old and ctl.slow_start
+    limit = ctl.limit
+    ctl.finish(Signal.BACK_PRESSURE, 0.001, old)  # a 429 for the request sent before that cut
+    assert ctl.limit == limit, "not cut twice for one overload"
+    assert not ctl.slow_start, "but growth is careful from now on"
