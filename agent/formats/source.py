@@ -25,7 +25,7 @@ import yaml
 from agent.config import ConfigError, SourceConfig
 from agent.formats import transforms as tf
 from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, member
-from agent.record import InvalidRecord, clean, field_problem, validate
+from agent.record import InvalidRecord, ShapeCheck, clean, field_problem
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
@@ -157,11 +157,15 @@ def _passthrough(provider: str | None, body_dropped: bool) -> Callable[[Any], di
     """`map: $`: lines already in Volt's shape are the record itself, minus unknown values, checked whole
     (without the body when `body: drop` removes it anyway)."""
 
+    check = ShapeCheck(frozenset(("body",)) if body_dropped else frozenset())
+
     def build(obj: dict[str, Any]) -> dict[str, Any]:
         record = clean(obj)
         if provider and "provider" not in record:
             record["provider"] = provider
-        validate({k: v for k, v in record.items() if k != "body"} if body_dropped and "body" in record else record)
+        reason = check(record)
+        if reason is not None:
+            raise InvalidRecord(reason)
         return record
 
     return build
