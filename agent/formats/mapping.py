@@ -244,7 +244,7 @@ class _Codegen:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.ns: dict[str, Any] = {
-            "_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164, "_e164_str": tf.e164_str, "member": member,
+            "_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164, "member": member,
             "_Invalid": InvalidRecord, "_field_problem": field_problem, "_problem": problem,
         }
         self.derived: dict[str, Expr] = {}  # derived field name -> its local variable and kind
@@ -446,14 +446,16 @@ class _Codegen:
                 if not tf.valid_time_format(fmt):
                     raise ctx.error(f"{where}.time", "iso, epoch, epoch_ms, smpp or a strptime format such as "
                                                      f"'%Y-%m-%d %H:%M:%S'; got {fmt!r}")
-                p = self.bind("time", _time_parser(fmt, _zone(spec.get("tz"), ctx, f"{where}.tz")))
+                p = self.bind("time", _time_parser(fmt, _zone(spec.get("tz"), ctx, f"{where}.tz")).read)
                 code, kind = f"{p}({t})", DATE
             elif step == "phone":
                 # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
-                # a str goes straight to its cached core, the common case on every line
+                # a str is looked up in the source's memo first, the common case on every line
+                memo = _e164_memo(ctx.default_country)
+                known, fill = self.bind("pk", memo.known), self.bind("pf", memo.fill)
                 c = self.bind("c", ctx.default_country)
-                code = f"_e164_str({t}, {c})" if text else (
-                    f"(_e164_str({t}, {c}) if {t}.__class__ is str else _e164({t}, {c}))")
+                found = f"({known}.get({t}) or {fill}({t}))"
+                code = found if text else f"({found} if {t}.__class__ is str else _e164({t}, {c}))"
                 kind = TEXT
             else:  # prefix: to text only (a list or object has no text to prefix)
                 pre, u = self.bind("c", str(spec["prefix"])), self.temp()
@@ -483,6 +485,12 @@ class _Codegen:
         return self.ns[name]
 
 
+@lru_cache(maxsize=64)
+def _e164_memo(country: str | None) -> tf.E164Memo:
+    """One memo per default country, shared by every field and source that reads numbers for it."""
+    return tf.E164Memo(country)
+
+
 @lru_cache(maxsize=256)
 def _time_parser(fmt: str, tz: tzinfo) -> tf.TimeParser:
     """One parser (and so one cache) per format and zone: the same log time read for two fields parses once."""
@@ -510,10 +518,14 @@ _NEEDS = {name: DATE for name in DATE_FIELDS} | {name: COUNT for name in INT_FIE
 
 
 def _check(name: str, expr: Expr) -> str | None:
-    """The statement checking one field against the contract, or None when its kind already guarantees it."""
+    """The statement checking one field against the contract, or None when its kind already guarantees it.
+
+    It runs only for a value that is neither None nor "": for a text field any str is then fine, so only another
+    type pays for the call (which says what is wrong with it)."""
     needed = _NEEDS.get(name, TEXT)
     if name == "provider" or (expr.kind != needed and not (needed == TEXT and expr.kind == DATE)):
-        return f"if (w := _field_problem({name!r}, v)) is not None: raise _Invalid(w)"
+        cheap = "v.__class__ is not str and " if needed == TEXT and name != "provider" else ""
+        return f"if {cheap}(w := _field_problem({name!r}, v)) is not None: raise _Invalid(w)"
     return None
 
 
@@ -554,7 +566,23 @@ def compile_mapping(spec: Any, ctx: Context, where: str, derive: Mapping[str, An
         lines.append(f"    if {' or '.join(f'{k!r} not in r' for k in missing)}: raise _Invalid(_problem(r))")
     lines.append("    return r")
     gen.ns["_consts"] = consts
-    return gen.function("\n".join(lines) + "\n", "build", where)
+    return gen.function(_read_groups_once(lines, ctx.groups), "build", where)
+
+
+def _read_groups_once(lines: list[str], groups: frozenset[str] | None) -> str:
+    """The function's source with each regex group read more than once (the line time for two fields, the text
+    for body and segments) read once into a local: every read of a group makes a new string."""
+    source = "\n".join(lines) + "\n"
+    reads = []
+    for i, name in enumerate(sorted(groups or ())):
+        read = f"f[{name!r}]"
+        if source.count(read) > 1:
+            source = source.replace(read, f"_g{i}")
+            reads.append(f"    _g{i} = {read}")
+    if reads:
+        head, _, body = source.partition("\n")
+        source = "\n".join([head, *reads, body])
+    return source
 
 
 def _constant(spec: Any) -> tuple[bool, Any]:

@@ -28,7 +28,8 @@ def parse_receipt(text: str) -> dict[str, str]:
         return {}
     m = _RECEIPT_FULL.search(text)
     if m is not None:
-        return {k: v for k, v in m.groupdict().items() if v}
+        fields = m.groupdict()
+        return fields if all(fields.values()) else {k: v for k, v in fields.items() if v}
     out: dict[str, str] = {}
     matches = list(_RECEIPT_KEY.finditer(text))
     for i, km in enumerate(matches):
@@ -88,6 +89,8 @@ _SMPP_STATE_ALIASES: dict[str, str] = {
 
 def smpp_state_name(stat: str | int | None) -> str | None:
     """Receipt ``stat`` ("DELIVRD", "Delivrd", "DELIVERED") or TLV message_state (2) -> full name; else None."""
+    if stat.__class__ is str and (name := _SMPP_STATE_ALIASES.get(stat)) is not None:
+        return name  # the common case: a receipt's word exactly as the table has it ("DELIVRD")
     if stat is None or isinstance(stat, bool):
         return None
     if isinstance(stat, int):
