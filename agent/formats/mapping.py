@@ -244,7 +244,7 @@ class _Codegen:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.ns: dict[str, Any] = {
-            "_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164, "member": member,
+            "_to_str": _to_str, "_to_int": _to_int, "_e164": tf.to_e164, "_e164_str": tf.e164_str, "member": member,
             "_Invalid": InvalidRecord, "_field_problem": field_problem, "_problem": problem,
         }
         self.derived: dict[str, Expr] = {}  # derived field name -> its local variable and kind
@@ -321,7 +321,8 @@ class _Codegen:
             w = f"{where}[{i}]" if isinstance(spec, list) else where
             if not isinstance(c, Mapping) or "field" not in c:
                 raise ctx.error(w, "a condition {field: path, equals|in|exists|prefix|matches: value}")
-            value = self.path(str(c["field"])).code
+            field = self.path(str(c["field"]))
+            value = field.code
             t = self.temp()
             if "equals" in c:
                 checks.append(f"{value} == {self.bind('c', c['equals'])}")
@@ -329,7 +330,9 @@ class _Codegen:
                 if not isinstance(c["in"], list):
                     raise ctx.error(f"{w}.in", "a list of values")
                 allowed = frozenset(v for v in c["in"] if isinstance(v, str | int | float | bool))
-                checks.append(f"member({value}, {self.bind('c', allowed)})")
+                # text (a regex group) is always hashable; a JSON value may be a list, which member() refuses
+                test = "{} in {}" if field.kind == TEXT else "member({}, {})"
+                checks.append(test.format(value, self.bind("c", allowed)))
             elif "exists" in c:
                 known = f"(({t} := {value}) is not None and {t} != '' and {t} != [] and {t} != {{}})"
                 checks.append(known if c["exists"] else f"not {known}")
@@ -450,12 +453,10 @@ class _Codegen:
                 code, kind = f"{p}({t})", DATE
             elif step == "phone":
                 # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
-                # a str is looked up in the source's memo first, the common case on every line
-                memo = _e164_memo(ctx.default_country)
-                known, fill = self.bind("pk", memo.known), self.bind("pf", memo.fill)
+                # a str goes straight to its cached core, the common case on every line
                 c = self.bind("c", ctx.default_country)
-                found = f"({known}.get({t}) or {fill}({t}))"
-                code = found if text else f"({found} if {t}.__class__ is str else _e164({t}, {c}))"
+                code = f"_e164_str({t}, {c})" if text else (
+                    f"(_e164_str({t}, {c}) if {t}.__class__ is str else _e164({t}, {c}))")
                 kind = TEXT
             else:  # prefix: to text only (a list or object has no text to prefix)
                 pre, u = self.bind("c", str(spec["prefix"])), self.temp()
@@ -483,12 +484,6 @@ class _Codegen:
             raise self.ctx.error(where, "a less deeply nested spec (fewer `first` options or levels)") from None
         exec(code, self.ns)
         return self.ns[name]
-
-
-@lru_cache(maxsize=64)
-def _e164_memo(country: str | None) -> tf.E164Memo:
-    """One memo per default country, shared by every field and source that reads numbers for it."""
-    return tf.E164Memo(country)
 
 
 @lru_cache(maxsize=256)

@@ -20,7 +20,7 @@ from agent.formats.transforms.gsm import gsm7_decode, gsm7_septets, is_gsm7, seg
 from agent.formats.transforms.ids import body_hash, stable_id
 from agent.formats.transforms.jasmin import jasmin_msgid, jasmin_text, py_literal
 from agent.formats.transforms.kannel import kannel_segments, kannel_text
-from agent.formats.transforms.phone import COUNTRY_CALLING_CODES, E164Memo, to_e164
+from agent.formats.transforms.phone import COUNTRY_CALLING_CODES, e164_str, to_e164
 from agent.formats.transforms.smpp import (
     ESME_STATUS,
     SMPP_MESSAGE_STATES,
@@ -38,9 +38,9 @@ __all__ = [
     "ESME_STATUS",
     "SMPP_MESSAGE_STATES",
     "SMPP_STATES",
-    "E164Memo",
     "TimeParser",
     "body_hash",
+    "e164_str",
     "esme_status",
     "esme_status_name",
     "gsm7_decode",

@@ -197,26 +197,9 @@ def _to_e164(number: str, country_code: str | None) -> str | None:
     return given
 
 
-class E164Memo:
-    """E.164 forms of one source's str numbers (one default country), by the number as written.
-
-    A busy log repeats its senders and recipients; compiled mappings read `known` inline (one dict lookup, no
-    call) and call `fill` only for a number not seen yet. Bounded: cleared when full.
-    """
-
-    __slots__ = ("country", "known", "max_entries")
-
-    def __init__(self, country: str | None, max_entries: int = 16384) -> None:
-        self.country = country
-        self.known: dict[str, str | None] = {}
-        self.max_entries = max_entries
-
-    def fill(self, number: str) -> str | None:
-        known = self.known
-        if len(known) >= self.max_entries:
-            known.clear()
-        result = known[number] = _to_e164(number, self.country)
-        return result
+# The per-line fast path for a str number and an upper-case country (what the config guarantees): the cached
+# core itself, without to_e164's type checks.
+e164_str = _to_e164
 
 
 def _national_to_e164(digits: str, c: _Country) -> str | None:
