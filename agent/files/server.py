@@ -129,6 +129,7 @@ class FileServer:
         self.m_invalid = metrics.invalid_bytes.labels(name)
         self.m_dropped = metrics.dropped_bytes.labels(name)
         self.m_rejected = metrics.records_rejected
+        self._reject_kinds: dict[str, tuple[Any, str]] = {}  # reason kind -> (its counter, its log key)
         self.m_skipped = metrics.lines_skipped
         self.m_oversize = metrics.lines_skipped.labels(name, "oversize")
 
@@ -534,9 +535,14 @@ class FileServer:
 
     def _reject(self, tailer: FileTailer, offset: int, text: str, reason: str) -> None:
         kind = reason.split(":", 1)[0]
-        self.m_rejected.labels(self.cfg.name, kind).inc()
-        log.limited(30, f"rej:{self.cfg.name}:{kind}", "line_rejected", source=self.cfg.name,
-                    path=tailer.path, offset=offset, reason=reason[:300])
+        per_kind = self._reject_kinds.get(kind)
+        if per_kind is None:  # a handful of kinds: their counter and log key are made once
+            per_kind = self._reject_kinds[kind] = (self.m_rejected.labels(self.cfg.name, kind),
+                                                   f"rej:{self.cfg.name}:{kind}")
+        counter, log_key = per_kind
+        counter.inc()
+        log.limited(30, log_key, "line_rejected", source=self.cfg.name, path=tailer.path, offset=offset,
+                    reason=reason[:300])
         if self.processor.rejects is not None:
             try:
                 self.processor.rejects.write(self.cfg.name, text, reason)

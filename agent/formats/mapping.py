@@ -137,9 +137,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "stable_id": _stable_id,
     "split": _split,
     "length": _length,
-    "kannel_text": lambda text, coding: tf.kannel_text(text, str(coding)) if text is not None else None,
+    "kannel_text": tf.kannel_text,  # None for a missing text; takes any coding
     "kannel_segments": lambda text, coding, length: (
-        tf.kannel_segments(text, str(coding), length) if text is not None else None
+        tf.kannel_segments(text, coding, length) if text is not None else None
     ),
     "segments": lambda text: tf.segment_count(text) if isinstance(text, str) else None,
     "py_literal": lambda v: tf.py_literal(v) if isinstance(v, str) else v,
