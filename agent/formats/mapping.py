@@ -229,6 +229,9 @@ MODIFIERS = (
 )
 SOURCES = ("field", "const", "template", "fn", "args", "first")
 _FLAGS = ("str", "int", "strip", "lower", "upper", "phone")  # modifiers that are true/false
+# A str number already in E.164 is its own result: three C calls instead of the cache's key, lookup and bookkeeping
+# (and instead of the full reading when the cache no longer holds it: numbers of many recipients).
+_E164_AS_WRITTEN = "({t} if {t}[:1] == '+' and {t}[1:].isdigit() and {t}.isascii() else {core})"
 _KNOWN = (TEXT, DATE, COUNT)  # kinds whose only false values are None and "": `if v:` is the whole test
 
 
@@ -453,10 +456,11 @@ class _Codegen:
                 code, kind = f"{p}({t})", DATE
             elif step == "phone":
                 # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
-                # a str goes straight to its cached core, the common case on every line
+                # a str goes straight to its cached core, the common case on every line, unless it is already
+                # E.164 ("+" and ASCII digits), which the core would return unchanged
                 c = self.bind("c", ctx.default_country)
-                code = f"_e164_str({t}, {c})" if text else (
-                    f"(_e164_str({t}, {c}) if {t}.__class__ is str else _e164({t}, {c}))")
+                core = _E164_AS_WRITTEN.format(t=t, core=f"_e164_str({t}, {c})")
+                code = core if text else f"({core} if {t}.__class__ is str else _e164({t}, {c}))"
                 kind = TEXT
             else:  # prefix: to text only (a list or object has no text to prefix)
                 pre, u = self.bind("c", str(spec["prefix"])), self.temp()

@@ -2,11 +2,12 @@
 
 Each shortcut sits in front of a general path that is still there: sliced times in front of the memoised parse
 (`TimeParser.__call__`), a per-shape contract test in front of `record.problem`, a type test in front of
-`field_problem` in compiled mappings, and the dry run's chunk path (`take`, `FinalStatusMemory.apply`) in front
-of one `offer` per record. A reference processor is built with the shortcuts switched off; every built-in
-format then reads the same lines (generated ones, the shipped samples, and both cut and corrupted) through
-both, and the rule, records and reject reason must be identical, line by line. The end-to-end test does the
-same for the whole `run --dry-run --once` job against the reference processor and one guard call per record.
+`field_problem` in compiled mappings, numbers already in E.164 in front of the cached `to_e164`, and the dry
+run's chunk path (`take`, `FinalStatusMemory.apply`) in front of one `offer` per record. A reference processor
+is built with the shortcuts switched off; every built-in format then reads the same lines (generated ones, the
+shipped samples, and both cut and corrupted) through both, and the rule, records and reject reason must be
+identical, line by line. The end-to-end test does the same for the whole `run --dry-run --once` job against
+the reference processor and one guard call per record.
 """
 
 from __future__ import annotations
@@ -95,7 +96,8 @@ def lines(count: int = 300, seed: int = 7) -> Iterator[str]:
         elif roll < 0.7:
             i = rnd.randrange(len(line) + 1)
             j = rnd.randrange(i, len(line) + 1)
-            yield line[:i] + rnd.choice(("", "0", '"', ":", "]", "null", "é", "\x00", '"provider":"x",')) + line[j:]
+            yield line[:i] + rnd.choice(("", "0", '"', ":", "]", "null", "é", "\x00", '"provider":"x",', " ", "-",
+                                         "(0)", "+", "٣")) + line[j:]
         elif roll < 0.85:  # a JSON field of another type: a number, a list, a boolean
             yield re.sub(r'":"[^"]*"', rnd.choice(('":12', '":[]', '":true', '":["x"]')), line,
                          count=rnd.randrange(1, 4))
@@ -117,6 +119,7 @@ def general_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with monkeypatch.context() as m:
         mapping._time_parser.cache_clear()
         m.setattr(times, "_SLICED", {})
+        m.setattr(mapping, "_E164_AS_WRITTEN", "{core}")
         m.setattr(ShapeCheck, "_learn", lambda self, shape: False)
         general = mapping._check
         m.setattr(mapping, "_check", lambda name, expr: None if (c := general(name, expr)) is None
