@@ -149,8 +149,8 @@ class ShapeCheck:
     """`problem()` for records whose fields recur in the same order (JSON lines written by one program).
 
     Each shape (its keys, in order) gets one generated test of exactly its fields: an unpacking and a type or
-    membership test per field, instead of a loop with a lookup and a call per field. A record that fails it goes
-    through `problem()` for the reason, so refusing costs what it did before and accepting costs much less.
+    membership test per field, instead of a loop with a lookup and a call per field. Only a record that fails it
+    goes through `problem()`, for the reason.
     Fields in `unchecked` are the caller's to remove before the record goes anywhere (`body: drop`).
     """
 
