@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import signal
 import sys
@@ -39,6 +40,9 @@ log = logs.get("volt_agent")
 READY_CONTACT_WINDOW = 300.0
 
 
+_dump_line = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
+
+
 class DryRunSink:
     """Prints each mapped payload as one JSON line and acknowledges it at once; sends nothing."""
 
@@ -47,9 +51,15 @@ class DryRunSink:
         self._lines: list[bytes] = []  # joined into one write: a write per record costs more than the record
 
     def offer(self, record: dict[str, Any], pending: Pending | None) -> None:
-        self._lines.append(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+        self._lines.append(_dump_line(record))
         if pending is not None:
             pending.ack()
+        if len(self._lines) >= 512:
+            self.flush()
+
+    def take(self, records: list[dict[str, Any]]) -> None:
+        """A chunk's records at once, acknowledged by being taken: the reader tracks none of them in flight."""
+        self._lines += map(_dump_line, records)
         if len(self._lines) >= 512:
             self.flush()
 

@@ -9,6 +9,7 @@ them, while their other fields still go out.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from agent.formats.transforms import is_final
@@ -23,19 +24,29 @@ class FinalStatusMemory:
 
 
     def __call__(self, record: dict[str, Any]) -> None:
-        status = record.get("status")
-        if status is None or self.capacity == 0:
+        self.apply((record,))
+
+    def apply(self, records: Iterable[dict[str, Any]]) -> None:
+        """`__call__` for many records in order (a chunk's), with one call."""
+        if self.capacity == 0:
             return
-        rid = record["id"]
         final = self._final
-        final_status = self._is_final.get(status)
-        if final_status is None:
-            final_status = self._is_final[status] = is_final(status)
-        if final_status:
-            final[rid] = None
-            final.move_to_end(rid)
-            if len(final) > self.capacity:
-                final.popitem(last=False)
-        elif rid in final:
-            del record["status"]
-            self.stripped += 1
+        finals = self._is_final
+        for record in records:
+            status = record.get("status")
+            if status is None:
+                continue
+            rid = record["id"]
+            final_status = finals.get(status)
+            if final_status is None:
+                final_status = finals[status] = is_final(status)
+            if final_status:
+                if rid in final:
+                    final.move_to_end(rid)
+                else:
+                    final[rid] = None
+                    if len(final) > self.capacity:
+                        final.popitem(last=False)
+            elif rid in final:
+                del record["status"]
+                self.stripped += 1

@@ -47,6 +47,7 @@ NUMBERS = ("+447700900{n:03d}", "07700900{n:03d}", "00447700900{n:03d}", "447700
 SENDERS = ("ShopNow", "AcmeBank", "CityClinic", "Uber-Eats", "INFO", "88001", "38200", "60123", "+447860012345",
            "447860012345", "+14155550100")
 PROVIDERS = ("twilio", "telnyx", "bandwidth", "smpp", "plivo", "vonage", "sinch", "infobip")
+UNKNOWN_PROVIDERS = ("Twilio", "acme-sms", "clickatell", "textlocal", "")
 STATUSES = ("delivered", "sent", "undelivered", "failed", "queued", "received")
 
 
@@ -90,6 +91,20 @@ def volt_lines(count: int, *, seed: int = 1, id_prefix: str = "bench") -> Iterat
                 if status in ("undelivered", "failed") else ""
             yield (f'{{"id":"{id_prefix}-{i:09d}","provider":"{provider}","status":"{status}",'
                    f'"message_finalized_at":"{created}"{error}}}')
+
+
+def volt_hard_lines(count: int, *, seed: int = 4) -> Iterator[str]:
+    """Volt-shaped records where one line in three names a provider Volt does not know (refused), and each
+    line carries a new second: the contract check and the refusal path cannot hide behind a cache."""
+    rnd = random.Random(seed)
+    base = datetime(2026, 11, 27, 1, 35, tzinfo=UTC)
+    for i, line in enumerate(volt_lines(count, seed=seed, id_prefix="hard")):
+        created = _iso(base, i)
+        line = line.replace(_iso(base, i // 50), created)
+        if i % 3 == 2:
+            line = line.replace(f'"provider":"{PROVIDERS[i % len(PROVIDERS)]}"',
+                                f'"provider":"{UNKNOWN_PROVIDERS[rnd.randrange(len(UNKNOWN_PROVIDERS))]}"', 1)
+        yield line
 
 
 def _ucs2_hex(text: str) -> str:
@@ -186,6 +201,45 @@ def kannel_lines(count: int, *, seed: int = 2) -> Iterator[str]:
             emitted += 1
 
 
+def kannel_hard_lines(count: int, *, seed: int = 5) -> Iterator[str]:
+    """Kannel lines that are all records, one new second per line: `Sent SMS`, then a few lines later its final
+    receipt (DELIVRD or UNDELIV, 12-digit SMPP dates), no ACKs or other skipped lines. No time repeats, so every
+    line pays for its time parsing; numbers repeat as they do in traffic (a few senders, many recipients)."""
+    rnd = random.Random(seed)
+    start = datetime(2026, 11, 27, 2, 35, 2)
+    later: deque[tuple[int, str]] = deque()  # (emit at line number, line body after the time)
+    fid_num = 1525260275
+    for i in range(count):
+        when = start + timedelta(seconds=i)
+        now = f"{when:%Y-%m-%d %H:%M:%S}"
+        if later and later[0][0] <= i:
+            yield f"{now} {later.popleft()[1]}"
+            continue
+        fid_num += rnd.randrange(1, 9)
+        fid = str(fid_num)
+        sender = SENDERS[rnd.randrange(len(SENDERS))]
+        to = NUMBERS[rnd.randrange(len(NUMBERS))].format(n=rnd.randrange(1000))
+        if rnd.random() < 0.125:
+            coding, text = 2, _ucs2_hex(UNICODE_TEXTS[i % len(UNICODE_TEXTS)].format(n=i))
+            length, excerpt = len(text) // 2, ""
+        else:
+            coding, text = 0, GSM_TEXTS[rnd.randrange(len(GSM_TEXTS))].format(n=i)
+            length, excerpt = len(text), text[:20]
+        common = f"[SMSC:vodafone_uk] [SVC:tester] [ACT:] [BINF:] [FID:{fid}]"
+        parties = f"[from:{sender}] [to:{to}]"
+        yield (f"{now} Sent SMS {common} [META:?smpp_resp?] {parties} [flags:-1:{coding}:-1:-1:31] "
+               f"[msg:{length}:{text}] [udh:0:]")
+        delivered = rnd.random() < 0.9
+        dlr_type, stat, err, dlvrd = (1, "DELIVRD", "000", "001") if delivered else (2, "UNDELIV", "001", "000")
+        due = i + 1 + rnd.randrange(1, 4)
+        done = f"{when + timedelta(seconds=due - i):%y%m%d%H%M%S}"
+        receipt = (f"id:{fid} sub:001 dlvrd:{dlvrd} submit date:{when:%y%m%d%H%M%S} done date:{done} stat:{stat} "
+                   f"err:{err} text:{excerpt}")
+        later.append((due, f"Receive DLR [SMSC:vodafone_uk] [SVC:tester] [ACT:vf_kannel] [BINF:] [FID:{fid}] "
+                           f"[META:?orig_msg?dlr_mask=31&?smpp?dlr_err=%03%00%00&] {parties} "
+                           f"[flags:-1:-1:-1:-1:{dlr_type}] [msg:{len(receipt)}:{receipt}] [udh:0:]"))
+
+
 def twilio_lines(count: int, *, seed: int = 3) -> Iterator[str]:
     """Twilio webhooks as JSON lines: status callbacks (sent, delivered, undelivered, failed) and 10% inbound."""
     rnd = random.Random(seed)
@@ -218,6 +272,8 @@ GENERATORS: dict[str, Callable[[int], Iterator[str]]] = {
     "volt-jsonl": volt_lines,
     "kannel": kannel_lines,
     "twilio": twilio_lines,
+    "volt-jsonl-hard": volt_hard_lines,
+    "kannel-hard": kannel_hard_lines,
 }
 
 
@@ -251,5 +307,6 @@ def ensure_size(out_dir: Path, kind: str, size: int) -> Path:
 if __name__ == "__main__":
     import sys
 
-    for name, n in (("volt-jsonl", 20), ("kannel", 20), ("twilio", 20)):
+    for name in GENERATORS:
+        n = 20
         sys.stdout.writelines(line + "\n" for line in GENERATORS[name](n))

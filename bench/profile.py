@@ -4,7 +4,7 @@ Not part of `make bench`, and py-spy is not a project dependency; install it int
 
     .venv/bin/pip install py-spy
     .venv/bin/python bench/profile.py                    parse + map of each format with a preset, 300k lines
-    .venv/bin/python bench/profile.py kannel --lines 1000000
+    .venv/bin/python bench/profile.py kannel-hard --lines 1000000
     .venv/bin/python bench/profile.py --send             20,000 records to the stand-in at concurrency 16
                                                          (samples only the thread holding the GIL)
 
@@ -25,7 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 import generate
-from run import OUT, PARSE_TARGETS, ROOT, Children, StandIn, agent_config, have_preset, source
+from run import OUT, PARSE_TARGETS, PARSE_VARIANTS, ROOT, Children, StandIn, agent_config, have_preset, source
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
@@ -91,8 +91,8 @@ def record(children: Children, name: str, args: list[str], rate: int, *, gil: bo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("formats", nargs="*", help=f"formats to profile (default: those of {list(PARSE_TARGETS)} "
-                                                   "with a preset)")
+    parser.add_argument("formats", nargs="*", help="inputs to profile, as in the bench (default: every one of "
+                                                   f"{[k for v in PARSE_VARIANTS.values() for k in v]} with a preset)")
     parser.add_argument("--lines", type=int, default=300_000, help="lines per format (default 300000)")
     parser.add_argument("--rate", type=int, default=250, help="samples per second (default 250)")
     parser.add_argument("--top", type=int, default=10)
@@ -117,11 +117,13 @@ def main() -> int:
                 standin.stop()
             print(summarize(raw, args.top))
             return 0
-        for fmt in args.formats or [f for f in PARSE_TARGETS if have_preset(f)]:
-            data = generate.ensure(OUT, fmt, args.lines)
-            config = agent_config(work / f"{fmt}.yaml", [source("bench", fmt, data, start_at="beginning")],
+        format_of = {kind: fmt for fmt, kinds in PARSE_VARIANTS.items() for kind in kinds}
+        for kind in args.formats or [k for f in PARSE_TARGETS if have_preset(f) for k in PARSE_VARIANTS[f]]:
+            fmt = format_of.get(kind, kind)
+            data = generate.ensure(OUT, kind, args.lines)
+            config = agent_config(work / f"{kind}.yaml", [source("bench", fmt, data, start_at="beginning")],
                                   state_dir=work / "state")
-            raw = record(children, f"parse-{fmt}", ["run", "--config", str(config), "--dry-run", "--once"],
+            raw = record(children, f"parse-{kind}", ["run", "--config", str(config), "--dry-run", "--once"],
                          args.rate)
             print(summarize(raw, args.top))
             print()

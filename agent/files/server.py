@@ -70,6 +70,16 @@ def _line_start_near_end(fd: int, size: int) -> int:
     return size - look + nl + 1 if nl >= 0 else size - look
 
 
+def _each(guard: Callable[[dict[str, Any]], None]) -> Callable[[list[dict[str, Any]]], None]:
+    """A guard without a form for many records, called once per record."""
+
+    def apply(records: list[dict[str, Any]]) -> None:
+        for record in records:
+            guard(record)
+
+    return apply
+
+
 def _read_order(t: FileTailer) -> tuple[bool, float]:
     """Rotated files first (oldest rotation first), then the others in the order they were found."""
     return t.rotated_at is None, t.rotated_at or 0.0
@@ -93,8 +103,11 @@ class FileServer:
         self.cfg = cfg
         self.processor = processor
         self.sink = sink
+        # a sink that takes a list of records and acknowledges them at once (the dry run); else one offer each
+        self._take: Callable[[list[dict[str, Any]]], None] | None = getattr(sink, "take", None)
         self.store = store
         self.guard = guard
+        self.guard_all = getattr(guard, "apply", None) or _each(guard)  # a chunk's records in one call
         self.once = once
         self.copy_settle = copy_settle
         self.tailers: dict[str, FileTailer] = {}
@@ -116,6 +129,7 @@ class FileServer:
         self.m_invalid = metrics.invalid_bytes.labels(name)
         self.m_dropped = metrics.dropped_bytes.labels(name)
         self.m_rejected = metrics.records_rejected
+        self._reject_kinds: dict[str, tuple[Any, str]] = {}  # reason kind -> (its counter, its log key)
         self.m_skipped = metrics.lines_skipped
         self.m_oversize = metrics.lines_skipped.labels(name, "oversize")
 
@@ -461,13 +475,20 @@ class FileServer:
                         max_line_bytes=self.cfg.max_line_bytes, action="skipped to the next newline (counted)")
 
     async def _dispatch(self, tailer: FileTailer, lines: list[Line]) -> None:
-        """The hot loop: decode, parse, map, and hand records to the sink (which may wait: back-pressure)."""
+        """The hot loop: decode, parse, map, and hand records to the sink (which may wait: back-pressure).
+
+        A sink that acknowledges at once (`take`, the dry run) gets the chunk's records in one call, and no line
+        is ever in flight. The read offset moves once per chunk: while a line waits for queue room it is in
+        flight, so the committed offset is its start whatever the read offset says.
+        """
         enc = self.cfg.encoding
         run = self.processor.run
+        take = self._take
         offer = self.sink.offer
         put = self.sink.put
         guard = self.guard
         tracker = tailer.tracker
+        taken: list[dict[str, Any]] = []
         parsed = 0
         nbytes = 0
         skipped: dict[str, int] = {}
@@ -486,6 +507,9 @@ class FileServer:
             if result.reject is not None:
                 self._reject(tailer, start, text, result.reject)
             if records:
+                if take is not None:
+                    taken += records
+                    continue
                 parsed += len(records)
                 pending = tracker.add(start, len(records))
                 for record in records:
@@ -496,9 +520,13 @@ class FileServer:
             elif result.reject is None:
                 rule = result.rule or "no_records"
                 skipped[rule] = skipped.get(rule, 0) + 1
-            tracker.read_offset = end
+        if taken:
+            self.guard_all(taken)
+            take(taken)
+            parsed += len(taken)
         for rule, count in skipped.items():
             self.m_skipped.labels(self.cfg.name, rule).inc(count)
+        tracker.read_offset = lines[-1][1]
         if tracker is tailer.tracker:
             tracker.read_offset = max(tracker.read_offset, tailer.settled)
         self.m_lines.inc(len(lines))
@@ -507,9 +535,14 @@ class FileServer:
 
     def _reject(self, tailer: FileTailer, offset: int, text: str, reason: str) -> None:
         kind = reason.split(":", 1)[0]
-        self.m_rejected.labels(self.cfg.name, kind).inc()
-        log.limited(30, f"rej:{self.cfg.name}:{kind}", "line_rejected", source=self.cfg.name,
-                    path=tailer.path, offset=offset, reason=reason[:300])
+        per_kind = self._reject_kinds.get(kind)
+        if per_kind is None:  # a handful of kinds: their counter and log key are made once
+            per_kind = self._reject_kinds[kind] = (self.m_rejected.labels(self.cfg.name, kind),
+                                                   f"rej:{self.cfg.name}:{kind}")
+        counter, log_key = per_kind
+        counter.inc()
+        log.limited(30, log_key, "line_rejected", source=self.cfg.name, path=tailer.path, offset=offset,
+                    reason=reason[:300])
         if self.processor.rejects is not None:
             try:
                 self.processor.rejects.write(self.cfg.name, text, reason)

@@ -107,28 +107,30 @@ class FileTailer:
         lines: list[Line] = []
         oversize = 0
         start = 0
-        find = buf.find
         if self._skipping:
-            nl = find(b"\n")
+            nl = buf.find(b"\n")
             if nl < 0:
                 self._consume(buf, len(buf), b"")
                 return [], 0, True
             start = nl + 1
             self._skipping = False
-        base = self.offset
         limit = self.max_line_bytes
-        while True:
-            nl = find(b"\n", start)
-            if nl < 0:
-                break
-            end = nl
-            if end > start and buf[end - 1] == 13:  # CRLF: the limit is on the line, as for LF
-                end -= 1
-            if end - start > limit:
-                oversize += 1
-            else:
-                lines.append((base + start, base + nl + 1, buf[start:end]))
-            start = nl + 1
+        pos = self.offset + start  # file offset of the line being looked at
+        last = buf.rfind(b"\n")
+        if last >= start:
+            # one split in C for the whole chunk; the loop only adds offsets
+            append = lines.append
+            for raw in buf[start:last].split(b"\n"):
+                end = pos + len(raw) + 1
+                if raw[-1:] == b"\r":  # CRLF: the limit is on the line, as for LF
+                    raw = raw[:-1]
+                if len(raw) > limit:
+                    oversize += 1
+                else:
+                    append((pos, end, raw))
+                pos = end
+            start = last + 1
+        base = self.offset
         waiting = len(buf) - start
         if waiting > limit and not (waiting == limit + 1 and buf[-1] == 13):  # its \n may be next: CRLF
             oversize += 1

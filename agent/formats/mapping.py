@@ -161,9 +161,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "split": _split,
     "length": _length,
     "pick": _pick,
-    "kannel_text": lambda text, coding: tf.kannel_text(text, str(coding)) if text is not None else None,
+    "kannel_text": tf.kannel_text,  # None for a missing text; takes any coding
     "kannel_segments": lambda text, coding, length: (
-        tf.kannel_segments(text, str(coding), length) if text is not None else None
+        tf.kannel_segments(text, coding, length) if text is not None else None
     ),
     "segments": lambda text: tf.segment_count(text) if isinstance(text, str) else None,
     "py_literal": lambda v: tf.py_literal(v) if isinstance(v, str) else v,
@@ -254,6 +254,9 @@ MODIFIERS = (
 )
 SOURCES = ("field", "const", "template", "fn", "args", "first")
 _FLAGS = ("str", "int", "strip", "lower", "upper", "phone")  # modifiers that are true/false
+# A str number already in E.164 is its own result: three C calls instead of the cache's key, lookup and bookkeeping
+# (and instead of the full reading when the cache no longer holds it: numbers of many recipients).
+_E164_AS_WRITTEN = "({t} if {t}[:1] == '+' and {t}[1:].isdigit() and {t}.isascii() else {core})"
 _KNOWN = (TEXT, DATE, COUNT)  # kinds whose only false values are None and "": `if v:` is the whole test
 
 
@@ -348,7 +351,8 @@ class _Codegen:
             w = f"{where}[{i}]" if isinstance(spec, list) else where
             if not isinstance(c, Mapping) or "field" not in c:
                 raise ctx.error(w, "a condition {field: path, equals|in|exists|contains|prefix|matches: value}")
-            value = self.path(str(c["field"])).code
+            field = self.path(str(c["field"]))
+            value = field.code
             t = self.temp()
             if "equals" in c:
                 checks.append(f"{value} == {self.bind('c', c['equals'])}")
@@ -356,7 +360,9 @@ class _Codegen:
                 if not isinstance(c["in"], list):
                     raise ctx.error(f"{w}.in", "a list of values")
                 allowed = frozenset(v for v in c["in"] if isinstance(v, str | int | float | bool))
-                checks.append(f"member({value}, {self.bind('c', allowed)})")
+                # text (a regex group) is always hashable; a JSON value may be a list, which member() refuses
+                test = "{} in {}" if field.kind == TEXT else "member({}, {})"
+                checks.append(test.format(value, self.bind("c", allowed)))
             elif "exists" in c:
                 known = f"(({t} := {value}) is not None and {t} != '' and {t} != [] and {t} != {{}})"
                 checks.append(known if c["exists"] else f"not {known}")
@@ -479,14 +485,15 @@ class _Codegen:
                 if not tf.valid_time_format(fmt):
                     raise ctx.error(f"{where}.time", "iso, epoch, epoch_ms, smpp or a strptime format such as "
                                                      f"'%Y-%m-%d %H:%M:%S'; got {fmt!r}")
-                p = self.bind("time", _time_parser(fmt, _zone(spec.get("tz"), ctx, f"{where}.tz")))
+                p = self.bind("time", _time_parser(fmt, _zone(spec.get("tz"), ctx, f"{where}.tz")).read)
                 code, kind = f"{p}({t})", DATE
             elif step == "phone":
                 # to_e164 takes str or int and returns None for anything else (a JSON object is no number);
-                # a str goes straight to its cached core, the common case on every line
+                # a str goes straight to its cached core, the common case on every line, unless it is already
+                # E.164 ("+" and ASCII digits), which the core would return unchanged
                 c = self.bind("c", _phone_country(spec["phone"], ctx, f"{where}.phone"))
-                code = f"_e164_str({t}, {c})" if text else (
-                    f"(_e164_str({t}, {c}) if {t}.__class__ is str else _e164({t}, {c}))")
+                core = _E164_AS_WRITTEN.format(t=t, core=f"_e164_str({t}, {c})")
+                code = core if text else f"({core} if {t}.__class__ is str else _e164({t}, {c}))"
                 kind = TEXT
             else:  # prefix: to text only (a list or object has no text to prefix)
                 pre, u = self.bind("c", str(spec["prefix"])), self.temp()
@@ -552,10 +559,14 @@ _NEEDS = {name: DATE for name in DATE_FIELDS} | {name: COUNT for name in INT_FIE
 
 
 def _check(name: str, expr: Expr) -> str | None:
-    """The statement checking one field against the contract, or None when its kind already guarantees it."""
+    """The statement checking one field against the contract, or None when its kind already guarantees it.
+
+    It runs only for a value that is neither None nor "": for a text field any str is then fine, so only another
+    type pays for the call (which says what is wrong with it)."""
     needed = _NEEDS.get(name, TEXT)
     if name == "provider" or (expr.kind != needed and not (needed == TEXT and expr.kind == DATE)):
-        return f"if (w := _field_problem({name!r}, v)) is not None: raise _Invalid(w)"
+        cheap = "v.__class__ is not str and " if needed == TEXT and name != "provider" else ""
+        return f"if {cheap}(w := _field_problem({name!r}, v)) is not None: raise _Invalid(w)"
     return None
 
 
@@ -596,7 +607,23 @@ def compile_mapping(spec: Any, ctx: Context, where: str, derive: Mapping[str, An
         lines.append(f"    if {' or '.join(f'{k!r} not in r' for k in missing)}: raise _Invalid(_problem(r))")
     lines.append("    return r")
     gen.ns["_consts"] = consts
-    return gen.function("\n".join(lines) + "\n", "build", where)
+    return gen.function(_read_groups_once(lines, ctx.groups), "build", where)
+
+
+def _read_groups_once(lines: list[str], groups: frozenset[str] | None) -> str:
+    """The function's source with each regex group read more than once (the line time for two fields, the text
+    for body and segments) read once into a local: every read of a group makes a new string."""
+    source = "\n".join(lines) + "\n"
+    reads = []
+    for i, name in enumerate(sorted(groups or ())):
+        read = f"f[{name!r}]"
+        if source.count(read) > 1:
+            source = source.replace(read, f"_g{i}")
+            reads.append(f"    _g{i} = {read}")
+    if reads:
+        head, _, body = source.partition("\n")
+        source = "\n".join([head, *reads, body])
+    return source
 
 
 def _constant(spec: Any) -> tuple[bool, Any]:

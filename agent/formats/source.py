@@ -29,8 +29,8 @@ from agent.config import ConfigError, SourceConfig
 from agent.formats import transforms as tf
 from agent.formats.delimited import HEADER, LineParser, ParserSpecError, csv_parser, kv_parser
 from agent.formats.kannel_layout import LayoutError, compile_layout
-from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path, member
-from agent.record import InvalidRecord, clean, field_problem, validate
+from agent.formats.mapping import Context, compile_condition, compile_mapping, compile_path
+from agent.record import InvalidRecord, ShapeCheck, clean, field_problem
 
 PRESET_DIR = Path(__file__).parent / "presets"
 RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
@@ -63,7 +63,9 @@ class Rule:
     regex: re.Pattern[str] | None
     when: Callable[[Any], bool] | None
     drop: bool
-    build: Callable[[Any], dict[str, Any]] | None  # raises InvalidRecord for a record outside the contract
+    # The record. For one outside the contract a compiled mapping raises InvalidRecord, and a pass-through rule
+    # (`map: $`, where every refused line is a refused record) returns the reason instead: no exception per line.
+    build: Callable[[Any], dict[str, Any] | str] | None
     segments: bool
     keys: dict[str, frozenset[Any]]  # necessary conditions: field -> the values the rule can match
     skip: Result | None = None  # a drop rule's one shared, never-changed outcome: no allocation per line
@@ -86,8 +88,10 @@ class _Group:
     def candidates(self, fields: Any) -> tuple[Rule, ...]:
         if self.index is None:
             return self.rules
-        value = self.key(fields)  # type: ignore[misc]
-        return self.index[value] if member(value, self.index) else self.others
+        try:
+            return self.index.get(self.key(fields), self.others)  # type: ignore[misc]
+        except TypeError:  # a list or object from JSON input is never one of the indexed values
+            return self.others
 
 
 def _necessary(spec: Any) -> dict[str, frozenset[Any]]:
@@ -159,16 +163,16 @@ def _regex(pattern: str, ctx: Context, where: str) -> re.Pattern[str]:
         raise ctx.error(where, f"a valid regular expression: {exc}") from None
 
 
-def _passthrough(provider: str | None, body_dropped: bool) -> Callable[[Any], dict[str, Any]]:
+def _passthrough(provider: str | None, body_dropped: bool) -> Callable[[Any], dict[str, Any] | str]:
     """`map: $`: lines already in Volt's shape are the record itself, minus unknown values, checked whole
-    (without the body when `body: drop` removes it anyway)."""
+    (without the body when `body: drop` removes it anyway); a record outside the contract gives its reason."""
+    check = ShapeCheck(frozenset(("body",)) if body_dropped else frozenset())
 
-    def build(obj: dict[str, Any]) -> dict[str, Any]:
+    def build(obj: dict[str, Any]) -> dict[str, Any] | str:
         record = clean(obj)
         if provider and "provider" not in record:
             record["provider"] = provider
-        validate({k: v for k, v in record.items() if k != "body"} if body_dropped and "body" in record else record)
-        return record
+        return check(record) or record
 
     return build
 
@@ -403,6 +407,8 @@ class Processor:
             return rule.skip  # type: ignore[return-value]
         try:
             record = rule.build(fields)  # type: ignore[misc]
+            if record.__class__ is str:
+                return Result(rule.name, [], f"record breaks the contract: {record}")
             body = record.get("body")
             if body is not None:
                 if rule.segments and "segment_count" not in record and isinstance(body, str):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 
 # The common, well-formed receipt in one match; anything else goes through the tolerant key scanner.
-_RECEIPT_FULL = re.compile(
+_RECEIPT_PATTERN = (
     r"id:(?P<id>\S*)\s+sub:(?P<sub>\S*)\s+dlvrd:(?P<dlvrd>\S*)\s+submit date:(?P<submit_date>\S*)"
-    r"\s+done date:(?P<done_date>\S*)\s+stat:(?P<stat>\S*)\s+err:(?P<err>\S*)\s+text:(?P<text>.*)",
-    re.IGNORECASE | re.DOTALL,
+    r"\s+done date:(?P<done_date>\S*)\s+stat:(?P<stat>\S*)\s+err:(?P<err>\S*)\s+text:(?P<text>.*)"
 )
+_RECEIPT_FULL = re.compile(_RECEIPT_PATTERN, re.IGNORECASE | re.DOTALL)
+# The receipt as SMSCs write it, from its first character: matched without case folding. Each group but the
+# last ends at the first whitespace, so where this matches, _RECEIPT_FULL finds the same groups.
+_RECEIPT_AS_WRITTEN = re.compile(_RECEIPT_PATTERN, re.DOTALL)
 _RECEIPT_KEY = re.compile(
     r"(?<![A-Za-z0-9_])(id|sub|dlvrd|submit[ _]?date|done[ _]?date|stat|err|text)\s*:", re.IGNORECASE
 )
@@ -26,9 +29,10 @@ def parse_receipt(text: str) -> dict[str, str]:
     """
     if not text or not isinstance(text, str):
         return {}
-    m = _RECEIPT_FULL.search(text)
+    m = _RECEIPT_AS_WRITTEN.match(text) or _RECEIPT_FULL.search(text)
     if m is not None:
-        return {k: v for k, v in m.groupdict().items() if v}
+        fields = m.groupdict()
+        return fields if all(fields.values()) else {k: v for k, v in fields.items() if v}
     out: dict[str, str] = {}
     matches = list(_RECEIPT_KEY.finditer(text))
     for i, km in enumerate(matches):
@@ -88,6 +92,8 @@ _SMPP_STATE_ALIASES: dict[str, str] = {
 
 def smpp_state_name(stat: str | int | None) -> str | None:
     """Receipt ``stat`` ("DELIVRD", "Delivrd", "DELIVERED") or TLV message_state (2) -> full name; else None."""
+    if stat.__class__ is str and (name := _SMPP_STATE_ALIASES.get(stat)) is not None:
+        return name  # the common case: a receipt's word exactly as the table has it ("DELIVRD")
     if stat is None or isinstance(stat, bool):
         return None
     if isinstance(stat, int):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +17,22 @@ _ISO_LIKE_FORMATS = {
     "%Y-%m-%d %H:%M:%S.%f": (0, " ", True),
     "%Y-%m-%dT%H:%M:%S.%f": (0, "T", True),
 }
+
+
+# Fixed layouts read by slicing, without a parse per line: format -> (end of the hour key, the valid rests after
+# it, each with its ISO ending). The hour key ("2026-11-27 02", "26112702") is parsed once per hour; the rest
+# (":35:05", "3505", "35") is one lookup. A 10-digit smpp time has no seconds.
+_MINUTES = [f"{i:02d}" for i in range(60)]
+_ISO_RESTS = {f":{m}:{s}": f":{m}:{s}+00:00" for m in _MINUTES for s in _MINUTES}
+_SMPP_RESTS = {f"{m}{s}": f":{m}:{s}+00:00" for m in _MINUTES for s in _MINUTES} | {
+    m: f":{m}:00+00:00" for m in _MINUTES}
+_SLICED = {
+    "%Y-%m-%d %H:%M:%S": (13, _ISO_RESTS),
+    "%Y-%m-%dT%H:%M:%S": (13, _ISO_RESTS),
+    "smpp": (8, _SMPP_RESTS),
+}
+_HOUR = timedelta(hours=1)
+_LAST_SECOND = timedelta(minutes=59, seconds=59)
 
 
 def valid_time_format(fmt: str) -> bool:
@@ -52,7 +69,7 @@ class TimeParser:
     and zero dates ("0001-01-01…") mean "no time" in practice.
     """
 
-    __slots__ = ("_cache", "_kind", "_parse", "fmt", "max_entries", "tz")
+    __slots__ = ("_cache", "_hours", "_kind", "_parse", "fmt", "max_entries", "read", "tz")
 
     def __init__(self, fmt: str, tz: tzinfo | str | None = None, max_entries: int = 4096) -> None:
         if isinstance(tz, str):
@@ -67,6 +84,9 @@ class TimeParser:
             self._parse = self._parse_iso_like
         else:
             self._parse = self._parse_strptime
+        self._hours: dict[str, str] = {}  # local hour key -> its UTC "YYYY-MM-DDTHH", or "" where slicing won't do
+        # `read` is what a compiled mapping calls: the sliced path for a fixed layout, else the memoised parse
+        self.read: Callable[[Any], str | None] = self._read_sliced if fmt in _SLICED else self.__call__
 
     def __repr__(self) -> str:
         return f"TimeParser({self.fmt!r}, {self.tz!r})"
@@ -90,6 +110,43 @@ class TimeParser:
             cache.clear()
         cache[value] = result
         return result
+
+    def _read_sliced(self, value: Any) -> str | None:
+        """A fixed layout (`_SLICED`) without a parse: busy logs repeat the hour, and often not the second
+        (one new second per line defeats the memo in `__call__`). Same result as `__call__`, which takes every
+        value this path does not fully understand."""
+        if value.__class__ is str:
+            key_end, rests = _SLICED[self.fmt]
+            rest = rests.get(value[key_end:])
+            if rest is not None:
+                key = value[:key_end]
+                head = self._hours.get(key)
+                if head is None:
+                    head = self._hour_head(key)
+                if head:
+                    return head + rest
+        return self(value)
+
+    def _hour_head(self, key: str) -> str:
+        """The UTC "YYYY-MM-DDTHH" of a local hour, when the whole hour has one offset of whole hours (else "",
+        and the full parse decides): then minutes and seconds are the same in UTC as in the line."""
+        head = ""
+        try:
+            start = self._parse_smpp(key + "00") if self.fmt == "smpp" else self._parse_iso_like(key + ":00:00")
+            if start is not None:
+                start = start.replace(tzinfo=self.tz)
+                offset = start.utcoffset()
+                end = (start + _LAST_SECOND).replace(tzinfo=self.tz)  # wall-clock addition: same zone rules
+                utc = start.astimezone(_UTC)
+                if offset is not None and offset == end.utcoffset() and not offset % _HOUR and utc > _EPOCH:
+                    head = utc.isoformat()[:13]
+        except Exception:  # bad input must never crash the pipeline
+            head = ""
+        hours = self._hours
+        if len(hours) >= self.max_entries:
+            hours.clear()
+        hours[key] = head
+        return head
 
     def _finish(self, dt: datetime) -> str | None:
         if dt.tzinfo is None:
