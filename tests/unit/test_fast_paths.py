@@ -77,7 +77,8 @@ def _custom_layout(line: str, n: int) -> str | None:
     if m is None:
         return None
     when, event, smsc, svc, act, binf, fid, frm, to, coding, dlr, length, text = m.groups()
-    return (f"{when} {when}|{1795742146 + n}|{event}|smsc={smsc}|svc={svc}|acct={act}|binfo={binf}|id=u{n}|"
+    return (f"{when} {when}|{1795742146 + n}|{event}|smsc={smsc}|svc={svc}|acct={act}|binfo={binf}|"
+            f"id=00000000-0000-4000-8000-{n:012x}|"  # %I is Kannel's message UUID
             f"fid={fid}|from={frm}|to={to}|coding={coding}|mclass=-1|dlr={dlr}|dlr-url=|udh=0:|len={length}|msg={text}")
 
 
