@@ -127,3 +127,5 @@ def test_top_says_where_it_looked_when_nothing_answers(tmp_path, standin) -> Non
     assert f"{standin.base}/metrics answered HTTP 404" in not_an_agent.stderr
     nowhere = _top()
     assert nowhere.returncode == 2 and "--config" in nowhere.stderr
+    no_port = _top("--url", "http://127.0.0.1:abc")
+    assert no_port.returncode == 2 and "expected http://host:port" in no_port.stderr, no_port.stderr

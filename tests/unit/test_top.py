@@ -12,6 +12,7 @@ from agent.ops.metrics import AgentMetrics, Registry
 from agent.ops.scrape import (
     MetricsFormatError,
     Snapshot,
+    Target,
     buckets,
     increase,
     parse_metrics,
@@ -157,3 +158,15 @@ def test_screen_fits_80_columns_and_shows_new_metrics_when_present() -> None:
 def test_formats() -> None:
     assert [fmt_bytes(v) for v in (0, 1023, 1536, 5 * 1024**3)] == ["0 B", "1023 B", "1.5 KiB", "5.0 GiB"]
     assert [fmt_seconds(v) for v in (None, 0.0042, 2.5, 75, 7300)] == ["-", "4 ms", "2.5 s", "1m15s", "2h01m"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc", "http://127.0.0.1:99999", "http://127.0.0.1:-5",
+                                 "http://[::1", "ftp://127.0.0.1:9100", "http://", "http://user:pw@127.0.0.1:9100"])
+def test_a_url_top_cannot_use_is_refused_when_given_not_at_the_first_request(url: str) -> None:
+    with pytest.raises(ValueError, match=r"expected http://host:port"):
+        Target(url=url)
+
+
+def test_a_url_top_can_use_names_the_agent_without_its_metrics_path() -> None:
+    assert Target(url="127.0.0.1:9100/metrics").where == "http://127.0.0.1:9100"
+    assert Target(url="http://[::1]:9100").where == "http://[::1]:9100"
