@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -129,3 +131,16 @@ def test_top_says_where_it_looked_when_nothing_answers(tmp_path, standin) -> Non
     assert nowhere.returncode == 2 and "--config" in nowhere.stderr
     no_port = _top("--url", "http://127.0.0.1:abc")
     assert no_port.returncode == 2 and "expected http://host:port" in no_port.stderr, no_port.stderr
+
+
+def test_ctrl_c_while_top_waits_for_an_answer_exits_without_a_traceback() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        silent.settimeout(20)
+        top = subprocess.Popen([sys.executable, "-m", "agent.cli", "top", "--once", "--url",
+                                f"http://127.0.0.1:{silent.getsockname()[1]}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        conn, _ = silent.accept()  # top is waiting for the answer now
+        with conn:
+            top.send_signal(signal.SIGINT)
+            _, err = top.communicate(timeout=20)
+    assert top.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
