@@ -235,7 +235,7 @@ def cmd_top(args: argparse.Namespace) -> int:
         try:
             cfg = load(args.config, state_dir_override=args.state_dir) if args.config else None
         except ConfigError as exc:
-            return _fail(f"config error: {exc}", EXIT_CONFIG)
+            return _config_failed(exc)
         targets = [Target(socket_path=socket_path(cfg.state_dir if cfg else Path(args.state_dir)))]
         if cfg and cfg.metrics_listen:
             host, port = parse_listen(cfg.metrics_listen)

@@ -144,3 +144,12 @@ def test_ctrl_c_while_top_waits_for_an_answer_exits_without_a_traceback() -> Non
             top.send_signal(signal.SIGINT)
             _, err = top.communicate(timeout=20)
     assert top.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
+
+
+def test_top_with_a_broken_config_lists_each_problem_as_validate_does(tmp_path) -> None:
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("state_dir: [1]\nshutdown_timeout: soon\nsources: []\n")
+    out = _top("--config", str(cfg))
+    problems = out.stderr.splitlines()
+    assert out.returncode == 2 and len(problems) == 3, out.stderr
+    assert all(line.startswith(f"volt-agent: config error: {cfg}: ") for line in problems), out.stderr
