@@ -197,7 +197,9 @@ def render(prev: Snapshot | None, cur: Snapshot, where: str, width: int = 80) ->
         where = "…" + where[len(where) - room + 1:]
     rows = source_rows(prev, cur)
     name_w, head = _columns(width, [r.name for r in rows])
-    lines = [f"{who}  {where}", *state_lines(st), "", head]
+    # the reason is the line an operator came for: wrapped, never cut
+    state = [part for line in state_lines(st) for part in textwrap.wrap(line, width, subsequent_indent="    ")]
+    lines = [f"{who}  {where}", *state, "", head]
     for r in rows:
         lines.append(f"{_cut(r.name, name_w):<{name_w}} {fmt_rate(r.lines_s):>8} {fmt_rate(r.records_s):>9} "
                      f"{fmt_count(r.refused):>8} {fmt_count(r.skipped):>8} {fmt_bytes(r.behind):>10} {r.files:>5}")

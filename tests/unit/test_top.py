@@ -170,3 +170,11 @@ def test_a_url_top_cannot_use_is_refused_when_given_not_at_the_first_request(url
 def test_a_url_top_can_use_names_the_agent_without_its_metrics_path() -> None:
     assert Target(url="127.0.0.1:9100/metrics").where == "http://127.0.0.1:9100"
     assert Target(url="http://[::1]:9100").where == "http://[::1]:9100"
+
+
+def test_a_long_reason_is_wrapped_to_the_width_not_cut() -> None:
+    status = {"ready": False, "reason": "Volt has accepted nothing for 60 s while records are waiting", "held": None}
+    screen = render(None, _snapshot(AgentMetrics(), 1.0, status), "x", width=60)
+    state = screen[1:screen.index("")]
+    assert all(len(line) <= 60 and not line.endswith("…") for line in state), state
+    assert " ".join(part.strip() for part in state) == f"state: not ready: {status['reason']}"
