@@ -4,13 +4,19 @@ agent runs."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import pty
 import re
+import select
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import termios
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +159,55 @@ def test_top_with_a_broken_config_lists_each_problem_as_validate_does(tmp_path) 
     problems = out.stderr.splitlines()
     assert out.returncode == 2 and len(problems) == 3, out.stderr
     assert all(line.startswith(f"volt-agent: config error: {cfg}: ") for line in problems), out.stderr
+
+
+class _MetricsOnly(http.server.BaseHTTPRequestHandler):
+    """An agent's /metrics and nothing else, enough for top to draw its screen."""
+
+    def do_GET(self) -> None:
+        body = b"# TYPE volt_agent_records_sent_total counter\nvolt_agent_records_sent_total 3\n"
+        self.send_response(200 if self.path == "/metrics" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _read_until(fd: int, marker: bytes, seconds: float) -> bytes:
+    seen, deadline = b"", time.monotonic() + seconds
+    while marker not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the other end closed (EIO on a pty)
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_top_killed_in_a_terminal_gives_the_terminal_back(sig: int) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MetricsOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: top in a terminal
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "agent.cli", "top", "--interval", "0.2", "--url",
+                                  f"http://127.0.0.1:{server.server_address[1]}"])
+    try:
+        assert b"q quits" in _read_until(fd, b"q quits", 20)
+        assert not termios.tcgetattr(fd)[3] & termios.ICANON  # keys without Enter while it runs
+        os.kill(pid, sig)
+        rest = _read_until(fd, b"\x1b[?1049l", 10)
+        _, status = os.waitpid(pid, 0)
+        restored = termios.tcgetattr(fd)[3] & termios.ICANON  # lines again
+    finally:
+        server.shutdown()
+        os.close(fd)
+    assert b"\x1b[?25h\x1b[?1049l" in rest and b"Traceback" not in rest  # cursor shown, main screen back
+    assert restored
+    assert os.waitstatus_to_exitcode(status) == 128 + sig
