@@ -235,7 +235,7 @@ def cmd_top(args: argparse.Namespace) -> int:
         try:
             cfg = load(args.config, state_dir_override=args.state_dir) if args.config else None
         except ConfigError as exc:
-            return _fail(f"config error: {exc}", EXIT_CONFIG)
+            return _config_failed(exc)
         targets = [Target(socket_path=socket_path(cfg.state_dir if cfg else Path(args.state_dir)))]
         if cfg and cfg.metrics_listen:
             host, port = parse_listen(cfg.metrics_listen)
@@ -303,10 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "formats":
         return cmd_formats(args)
-    if args.command == "top":
-        return cmd_top(args)
-    if args.command == "service":
-        return service.main(args)
+    try:  # Ctrl-C is how an operator leaves top (or a token prompt): an exit, not a traceback
+        if args.command == "top":
+            return cmd_top(args)
+        if args.command == "service":
+            return service.main(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
     try:
         # validate compiles each source's format in the same pass, so it lists those problems with the others
         cfg = load(args.config, state_dir_override=args.state_dir,

@@ -14,6 +14,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from agent.files.checkpoints import StateDirError, create_state_dir
 
@@ -30,6 +31,29 @@ def _holder(fd: int) -> str:
     return f"PID {text}" if text.isdigit() else "a process that is starting (PID not written yet)"
 
 
+def _refuse_unwritable(path: Path, exc: OSError) -> NoReturn:
+    """This user cannot write the lock file: most often the service's user runs the agent and the operator tried
+    the same config from a shell. Say that the agent holds it (a read-only descriptor can test the flock) rather
+    than only "permission denied"."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateDirLocked(_locked_message(path, fd)) from None
+        finally:
+            os.close(fd)
+    raise StateDirError(f"cannot open the lock file {path}: {exc.strerror} (the state dir belongs to another user: "
+                        "run as that user, or give this run its own --state-dir)") from None
+
+
+def _locked_message(path: Path, fd: int) -> str:
+    return (f"state_dir {path.parent} is in use by another volt-agent run ({_holder(fd)}, lock file {path}); "
+            "two agents on one state dir would send every record twice and overwrite each other's "
+            "checkpoints: stop the other agent (the service: systemctl stop volt-agent, or volt-agent@NAME), "
+            "or give this run its own --state-dir (--dry-run keeps no state and needs none)")
+
+
 @contextlib.contextmanager
 def state_lock(state_dir: Path) -> Iterator[None]:
     """Hold the state directory for the life of the block; raise StateDirLocked at once if another has it."""
@@ -37,18 +61,15 @@ def state_lock(state_dir: Path) -> Iterator[None]:
     path = state_dir / LOCK_NAME
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except PermissionError as exc:
+        _refuse_unwritable(path, exc)
     except OSError as exc:
         raise StateDirError(f"cannot open the lock file {path}: {exc.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StateDirLocked(
-                f"state_dir {state_dir} is in use by another volt-agent run ({_holder(fd)}, lock file {path}); "
-                "two agents on one state dir would send every record twice and overwrite each other's "
-                "checkpoints: stop the other agent (the service: systemctl stop volt-agent, or volt-agent@NAME), "
-                "or give this run its own --state-dir (--dry-run keeps no state and needs none)"
-            ) from None
+            raise StateDirLocked(_locked_message(path, fd)) from None
         except OSError as exc:  # a file system without locks
             raise StateDirError(f"cannot lock {path}: {exc.strerror}") from None
         os.ftruncate(fd, 0)

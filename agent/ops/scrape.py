@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import orjson
 
@@ -157,6 +157,17 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
+def _http_url(url: str) -> SplitResult | None:
+    """`url` split, if it is an http:// address with a host, a port that is a number in range (else http.client
+    raises at the first request) and no user:password (the agent asks for none; it would be shown in messages)."""
+    try:
+        parts = urlsplit(url if "://" in url else "http://" + url)
+        _ = parts.port  # raises for a port that is no number or out of range
+    except ValueError:  # that, or an unclosed [
+        return None
+    return parts if parts.scheme == "http" and parts.hostname and parts.username is None else None
+
+
 class Target:
     """Where an agent answers: its control socket or an http:// address (metrics.listen)."""
 
@@ -167,8 +178,8 @@ class Target:
         self.timeout = timeout
         self.base = ""
         if url is not None:
-            parts = urlsplit(url if "://" in url else "http://" + url)
-            if parts.scheme != "http" or not parts.hostname:
+            parts = _http_url(url)
+            if parts is None:
                 raise ValueError(f"{url!r}: expected http://host:port (the agent's metrics.listen)")
             self.base = parts.path.rstrip("/").removesuffix("/metrics")
             self._netloc = parts.netloc

@@ -41,6 +41,10 @@ UNIT_BIN = "/opt/volt-agent/bin/volt-agent"  # what the shipped unit runs; repla
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 READY_TIMEOUT = 90.0  # systemd's default TimeoutStartSec: the unit has failed by then
 EXIT_FAILED, EXIT_INPUT = 1, 2
+# Directories other programs write to: a recursive ACL or a chgrp on one of them is never what an operator wants
+# (a glob like /var/log/kannel-*.log has /var/log as its directory).
+SHARED_DIRS = frozenset({"/", "/etc", "/home", "/opt", "/run", "/srv", "/tmp", "/usr", "/var", "/var/lib",
+                         "/var/log", "/var/tmp"})
 USERADD = ["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
            "--shell", "/usr/sbin/nologin", USER]
 
@@ -253,6 +257,12 @@ def log_access_steps(layout: Layout, paths: Iterable[str]) -> list[Step]:
                               "SupplementaryGroups= has already"))
         elif group is not None:
             groups.append(group)
+        elif str(Path("/", os.path.relpath(directory, layout.root))) in SHARED_DIRS:
+            steps.append(Step(f"note: {directory} holds other programs' files: its group and ACL are left alone "
+                              f"(a recursive ACL or chgrp there would open every log to {USER}, or lock out the "
+                              f"program that writes them); give group {USER} read access to the gateway's files "
+                              f"only (setfacl -m g:{USER}:r FILE, and in logrotate `create 0640 <owner> {USER}`), "
+                              "or let the gateway log into a directory of its own"))
         elif shutil.which("setfacl"):
             steps.append(Step(f"give group {USER} read access to {directory} and its files by an ACL, now and for "
                               f"files created later: setfacl -R -m g:{USER}:rX and -d -m g:{USER}:rX "
@@ -331,9 +341,9 @@ def _systemctl(*args: str, unit: str | None = None) -> Step:
 def install_steps(args: argparse.Namespace, layout: Layout) -> list[Step]:
     """Everything is checked here, before any step runs: name, paths, config, unit, executable, token."""
     rooted = layout.root != Path("/")
-    bad = [p for p in args.paths if not os.path.isabs(p)]
-    if bad:
-        raise ServiceError(f"--paths: absolute paths (the service runs in /), got {', '.join(bad)}")
+    bad = [p for p in args.paths if not os.path.isabs(p) or ".." in Path(p).parts]
+    if bad:  # a .. would also lead out of --root
+        raise ServiceError(f"--paths: absolute paths without .. (the service runs in /), got {', '.join(bad)}")
     text = instance_config(layout.name, args.format, args.paths, args.timezone, args.receipt_timezone)
     checked_config(text, layout.config)
     binary = agent_binary()

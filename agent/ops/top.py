@@ -11,13 +11,14 @@ import contextlib
 import os
 import select
 import shutil
+import signal
 import sys
 import termios
 import textwrap
 import time
 import tty
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 from agent.ops.scrape import (
     AgentUnreachable,
@@ -197,7 +198,9 @@ def render(prev: Snapshot | None, cur: Snapshot, where: str, width: int = 80) ->
         where = "…" + where[len(where) - room + 1:]
     rows = source_rows(prev, cur)
     name_w, head = _columns(width, [r.name for r in rows])
-    lines = [f"{who}  {where}", *state_lines(st), "", head]
+    # the reason is the line an operator came for: wrapped, never cut
+    state = [part for line in state_lines(st) for part in textwrap.wrap(line, width, subsequent_indent="    ")]
+    lines = [f"{who}  {where}", *state, "", head]
     for r in rows:
         lines.append(f"{_cut(r.name, name_w):<{name_w}} {fmt_rate(r.lines_s):>8} {fmt_rate(r.records_s):>9} "
                      f"{fmt_count(r.refused):>8} {fmt_count(r.skipped):>8} {fmt_bytes(r.behind):>10} {r.files:>5}")
@@ -222,14 +225,23 @@ def _width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
+def _exit_on(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 class _Screen:
-    """The alternate screen, no cursor, keys without Enter; all restored on exit (also on Ctrl-C)."""
+    """The alternate screen, no cursor, keys without Enter; all restored on exit (also on Ctrl-C, and on SIGTERM or
+    SIGHUP, which would otherwise end the process with the user's terminal still in that state)."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self._tty_attrs: list | None = None
+        self._handlers: list[tuple[int, Any]] = []
 
     def __enter__(self) -> _Screen:
+        self._handlers = [(sig, signal.signal(sig, _exit_on)) for sig in self.SIGNALS]
         if sys.stdin.isatty():
             self._tty_attrs = termios.tcgetattr(sys.stdin)
             tty.setcbreak(sys.stdin)
@@ -241,6 +253,8 @@ class _Screen:
         self.out.flush()
         if self._tty_attrs is not None:
             termios.tcsetattr(sys.stdin, termios.TCSADRAIN, self._tty_attrs)
+        for sig, handler in self._handlers:
+            signal.signal(sig, handler)
 
     def draw(self, lines: list[str]) -> None:
         size = shutil.get_terminal_size((80, 24))

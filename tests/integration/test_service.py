@@ -129,6 +129,7 @@ def test_uninstall_removes_what_install_made_and_keeps_state_unless_purged(setup
     ({"--format": "kanel"}, "kannel.yaml: sources[kannel].format: a built-in format, one of: "),
     ({"--timezone": "Mars/Olympus"}, "kannel.yaml: sources[kannel].timezone: an IANA time zone"),
     ({"--paths": "var/log/kannel/access.log"}, "--paths: absolute paths"),
+    ({"--paths": "/var/log/../../etc/*.log"}, "--paths: absolute paths without .."),
     ({"--paths": None}, "the following arguments are required: --paths"),
     ({"--name": "../etc"}, "--name: letters, digits"),
     ({"--token-file": None}, "no Volt token: give --token-file"),
@@ -185,3 +186,17 @@ def test_logs_readable_through_their_group_get_a_drop_in_and_keep_their_permissi
     (line,) = [line for line in other.stdout.splitlines() if f"read access to {private}" in line]
     assert "skipped under --root" in line and ("setfacl" in line or "chgrp volt-agent" in line)
     assert private.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_directory_other_programs_write_to_gets_no_acl_or_chgrp(setup):
+    root = setup["root"]
+    (root / "var" / "log" / "gateway").mkdir(parents=True)
+    (root / "var" / "log" / "gateway-1.log").write_text("")
+    (root / "var" / "log" / "gateway" / "access.log").write_text("")
+    done = _service("install", "--name", "gw", "--format", "kannel", "--dry-run", "--root", str(root),
+                    "--paths", "/var/log/gateway-*.log", "/var/log/gateway/*.log", "--token-file", str(setup["token"]))
+    assert done.returncode == 0, done.stderr
+    shared = [line for line in done.stdout.splitlines() if f" {root}/var/log " in line]
+    assert len(shared) == 1 and "note:" in shared[0] and "left alone" in shared[0], done.stdout
+    own = [line for line in done.stdout.splitlines() if f"read access to {root}/var/log/gateway:" in line]
+    assert len(own) == 1 and ("setfacl" in own[0] or "chgrp" in own[0]), done.stdout

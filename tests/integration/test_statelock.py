@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from agent.files.statelock import LOCK_NAME, StateDirLocked, state_lock
-from tests.conftest import AgentProcess, wait_for, write_config
-from tests.integration.test_operations import _cli, _rec, _source
+from tests.conftest import ROOT, AgentProcess, wait_for, write_config
+from tests.integration.test_operations import AS_NOBODY, _cli, _nobody_cannot_reach, _rec, _source
 
 
 def test_the_lock_holds_the_pid_refuses_a_second_holder_and_is_free_after(tmp_path: Path):
@@ -86,3 +90,28 @@ def test_a_sigkilled_holder_frees_the_lock(tmp_path, standin):
         after.wait_started()
     finally:
         assert after.stop() == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root to run as another user")
+def test_a_user_who_cannot_write_the_lock_file_is_told_who_holds_it():
+    """The service runs as its user; the same config tried from another user's shell cannot open the lock file
+    for writing, and hears that an agent holds the dir, not only "permission denied"."""
+    top = Path(tempfile.mkdtemp(prefix="volt-lock-"))  # outside pytest's private tmp: nobody must reach it
+    try:
+        top.chmod(0o755)
+        state = top / "state"
+        cfg = top / "c.yaml"
+        cfg.write_text(f"state_dir: {state}\nsources:\n  - name: a\n    format: volt-jsonl\n    paths: [{top}/a.log]\n")
+        cfg.chmod(0o644)
+        unreachable = _nobody_cannot_reach(cfg)
+        if unreachable:
+            pytest.skip(f"user nobody cannot run the agent from {ROOT} on {cfg}: {unreachable}")
+        as_nobody = [*AS_NOBODY, sys.executable, "-m", "agent.cli", "run", "--config", str(cfg), "--once"]
+        with state_lock(state):
+            held = subprocess.run(as_nobody, capture_output=True, text=True, cwd=ROOT, timeout=30)
+        free = subprocess.run(as_nobody, capture_output=True, text=True, cwd=ROOT, timeout=30)
+    finally:
+        shutil.rmtree(top)
+    assert held.returncode == 2 and f"in use by another volt-agent run (PID {os.getpid()}" in held.stderr, held.stderr
+    assert free.returncode == 1 and "belongs to another user" in free.stderr, free.stderr
+    assert "Traceback" not in held.stderr + free.stderr

@@ -4,11 +4,19 @@ agent runs."""
 
 from __future__ import annotations
 
+import http.server
 import os
+import pty
 import re
+import select
+import signal
+import socket
 import stat
 import subprocess
 import sys
+import termios
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -127,3 +135,79 @@ def test_top_says_where_it_looked_when_nothing_answers(tmp_path, standin) -> Non
     assert f"{standin.base}/metrics answered HTTP 404" in not_an_agent.stderr
     nowhere = _top()
     assert nowhere.returncode == 2 and "--config" in nowhere.stderr
+    no_port = _top("--url", "http://127.0.0.1:abc")
+    assert no_port.returncode == 2 and "expected http://host:port" in no_port.stderr, no_port.stderr
+
+
+def test_ctrl_c_while_top_waits_for_an_answer_exits_without_a_traceback() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        silent.settimeout(20)
+        top = subprocess.Popen([sys.executable, "-m", "agent.cli", "top", "--once", "--url",
+                                f"http://127.0.0.1:{silent.getsockname()[1]}"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        conn, _ = silent.accept()  # top is waiting for the answer now
+        with conn:
+            top.send_signal(signal.SIGINT)
+            _, err = top.communicate(timeout=20)
+    assert top.returncode == 130 and "Traceback" not in err and "interrupted" in err, err
+
+
+def test_top_with_a_broken_config_lists_each_problem_as_validate_does(tmp_path) -> None:
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("state_dir: [1]\nshutdown_timeout: soon\nsources: []\n")
+    out = _top("--config", str(cfg))
+    problems = out.stderr.splitlines()
+    assert out.returncode == 2 and len(problems) == 3, out.stderr
+    assert all(line.startswith(f"volt-agent: config error: {cfg}: ") for line in problems), out.stderr
+
+
+class _MetricsOnly(http.server.BaseHTTPRequestHandler):
+    """An agent's /metrics and nothing else, enough for top to draw its screen."""
+
+    def do_GET(self) -> None:
+        body = b"# TYPE volt_agent_records_sent_total counter\nvolt_agent_records_sent_total 3\n"
+        self.send_response(200 if self.path == "/metrics" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _read_until(fd: int, marker: bytes, seconds: float) -> bytes:
+    seen, deadline = b"", time.monotonic() + seconds
+    while marker not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # the other end closed (EIO on a pty)
+                break
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_top_killed_in_a_terminal_gives_the_terminal_back(sig: int) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MetricsOnly)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: top in a terminal
+        os.chdir(ROOT)
+        os.execv(sys.executable, [sys.executable, "-m", "agent.cli", "top", "--interval", "0.2", "--url",
+                                  f"http://127.0.0.1:{server.server_address[1]}"])
+    try:
+        assert b"q quits" in _read_until(fd, b"q quits", 20)
+        assert not termios.tcgetattr(fd)[3] & termios.ICANON  # keys without Enter while it runs
+        os.kill(pid, sig)
+        rest = _read_until(fd, b"\x1b[?1049l", 10)
+        _, status = os.waitpid(pid, 0)
+        restored = termios.tcgetattr(fd)[3] & termios.ICANON  # lines again
+    finally:
+        server.shutdown()
+        os.close(fd)
+    assert b"\x1b[?25h\x1b[?1049l" in rest and b"Traceback" not in rest  # cursor shown, main screen back
+    assert restored
+    assert os.waitstatus_to_exitcode(status) == 128 + sig

@@ -12,6 +12,7 @@ from agent.ops.metrics import AgentMetrics, Registry
 from agent.ops.scrape import (
     MetricsFormatError,
     Snapshot,
+    Target,
     buckets,
     increase,
     parse_metrics,
@@ -168,3 +169,23 @@ def test_screen_fits_80_columns_and_shows_new_metrics_when_present() -> None:
 def test_formats() -> None:
     assert [fmt_bytes(v) for v in (0, 1023, 1536, 5 * 1024**3)] == ["0 B", "1023 B", "1.5 KiB", "5.0 GiB"]
     assert [fmt_seconds(v) for v in (None, 0.0042, 2.5, 75, 7300)] == ["-", "4 ms", "2.5 s", "1m15s", "2h01m"]
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:abc", "http://127.0.0.1:99999", "http://127.0.0.1:-5",
+                                 "http://[::1", "ftp://127.0.0.1:9100", "http://", "http://user:pw@127.0.0.1:9100"])
+def test_a_url_top_cannot_use_is_refused_when_given_not_at_the_first_request(url: str) -> None:
+    with pytest.raises(ValueError, match=r"expected http://host:port"):
+        Target(url=url)
+
+
+def test_a_url_top_can_use_names_the_agent_without_its_metrics_path() -> None:
+    assert Target(url="127.0.0.1:9100/metrics").where == "http://127.0.0.1:9100"
+    assert Target(url="http://[::1]:9100").where == "http://[::1]:9100"
+
+
+def test_a_long_reason_is_wrapped_to_the_width_not_cut() -> None:
+    status = {"ready": False, "reason": "Volt has accepted nothing for 60 s while records are waiting", "held": None}
+    screen = render(None, _snapshot(AgentMetrics(), 1.0, status), "x", width=60)
+    state = screen[1:screen.index("")]
+    assert all(len(line) <= 60 and not line.endswith("…") for line in state), state
+    assert " ".join(part.strip() for part in state) == f"state: not ready: {status['reason']}"
