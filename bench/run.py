@@ -520,7 +520,8 @@ def bench_remote(ctx: Ctx) -> list[Row]:
         return "; ".join([*sent.problems, f"{len(sent.arrivals):,} records in {sent.span:.1f} s from process start"
                           f"{extra}; most served at once {stats['serving_peak']}, {stats['connections']} "
                           f"connections, limit at the end {stopped.get('concurrency_limit', '?')}; agent "
-                          f"{cpu_s(sent.usage) / max(sent.span, 1e-9):.0%} of a core, peak RSS "
+                          f"{cpu_s(sent.usage) / max(sent.span, 1e-9):.0%} of a core, stand-in "
+                          f"{cpu_s(sent.standin_usage) / max(sent.span, 1e-9):.0%}, peak RSS "
                           f"{sent.memory.peak_mb:.0f} MB"])
 
     def data_of(sent: Sent) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Throughput to one distant API is in-flight / RTT, so the right limit depends on 
 know in advance. Like TCP's congestion window, and after Vector's Adaptive Request Concurrency (RFC 1858),
 the limit is adjusted once per RTT window:
 
-- slow start: from the floor, the limit doubles each window (at most +MAX_STEP once it is large, so hundreds
+- slow start: from INITIAL_LIMIT (TCP's initial window of ten segments; the floor or ceiling if that is
+  above or below it), the limit doubles each window (at most +MAX_STEP once it is large, so hundreds
   of new connections and TLS handshakes never start at once) while the RTT stays flat, every answer is an
   acceptance and the limit was actually used; it ends at the first back-pressure answer;
 - then additive increase, +1 per window, under the same conditions, so the limit stays close to a capacity
@@ -38,7 +39,8 @@ EWMA_ALPHA = 0.4  # weight of the newest window in the long-run RTT (Vector's de
 RTT_TOLERANCE = 1.0  # a window mean up to twice the no-load RTT is not congestion
 RTT_SLACK = 0.005  # s; nor a few ms more: on loopback that is the agent's own event loop, not Volt
 BASE_DRIFT_S = 30.0  # s; a higher RTT that lasts becomes the no-load RTT over about this long
-MAX_STEP = 32  # most new requests (so connections) one window may add in slow start
+INITIAL_LIMIT = 10  # requests in flight at the start: low, yet ten times what one request at a time would ship
+MAX_STEP = 64  # most new requests (so connections) one window may add in slow start
 MIN_WINDOW = 0.005  # s; on loopback an RTT window of a few answers says nothing
 
 
@@ -65,7 +67,7 @@ class Controller:
         self.floor = floor
         self.ceiling = ceiling
         self.fixed = fixed
-        self.limit = ceiling if fixed else floor
+        self.limit = ceiling if fixed else min(ceiling, max(floor, INITIAL_LIMIT))
         self.in_flight = 0
         self.epoch = 0  # decreases so far; a request remembers the epoch it was sent in
         self.slow_start = True
