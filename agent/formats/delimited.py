@@ -91,7 +91,8 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
-_QUOTED_BODY = r'[^"\\]*(?:\\.[^"\\]*)*'  # unrolled: one class run per stretch, not one alternation per character
+# Unrolled and possessive: one class run per stretch, and nothing to backtrack into when the closing quote is missing.
+_QUOTED_BODY = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
 _CLOSED = re.compile(rf'"{_QUOTED_BODY}"', re.DOTALL)
 
 
@@ -113,24 +114,28 @@ def kv_parser(spec: Mapping[str, Any]) -> LineParser:
     assert separator is not None and assign is not None
     if separator == assign or '"' in (separator, assign):
         raise ParserSpecError("separator", "a character other than the assign character and the quote")
+    # Every quantifier is possessive or followed by a character it cannot match, so a line is read in linear time
+    # (a run of spaces before a stray `=` took seconds with backtracking, on the event loop).
     eq = re.escape(assign)
     if separator == " ":  # logfmt: pairs apart by whitespace, nothing around the `=`
-        gap, eq, end, bare = r"\s", eq, r"(?:\s+|$)", r'[^\s"]*'
+        gap, end, bare = r"\s", r"(?:\s++|$)", r'[^\s"]*+'
     else:  # `a: 1; b: two words`: spaces around the separator and the assign character are not part of values
         gap = re.escape(separator)
-        eq, end, bare = rf"\s*{eq}\s*", rf"\s*(?:{gap}|$)", rf'[^{gap}"]*?'
-    key = rf'[^\s{gap}{re.escape(assign)}"]+'
-    pair = re.compile(rf'\s*({key})(?:{eq}(?:"({_QUOTED_BODY})"|({bare})))?{end}', re.DOTALL)
-    # Every pair, and where no pair starts, the character found instead: one findall call in C per line.
-    scan = re.compile(rf"{pair.pattern}|(\S)", re.DOTALL)
+        space = rf"[^\S{gap}]*+"  # spaces, not the separator even if it is a tab
+        # the bare value takes the spaces before the separator too; parse() strips them
+        eq, end, bare = f"{space}{eq}{space}", rf"{space}(?:{gap}|$)", rf'[^{gap}"]*+'
+    key = rf'[^\s{gap}{re.escape(assign)}"]++'
+    pair = re.compile(rf'\s*+({key})(?:{eq}(?:"({_QUOTED_BODY})"|({bare})))?{end}', re.DOTALL)
+    # Every pair, and where no pair starts, the rest of the line instead: one findall call in C per line. The rest
+    # is taken whole and the trailing whitespace left out, or findall would retry at each following position.
+    scan = re.compile(rf"{pair.pattern}|\s*+(\S.*)", re.DOTALL)
 
     def parse(line: str) -> Fields | str:
         fields: Fields = {}
-        for name, quoted, value, stray in scan.findall(line):
+        for name, quoted, value, stray in scan.findall(line.rstrip()):
             if stray:
                 return _kv_problem(line, pair, assign)
-            if quoted:
-                value = _unescape(quoted)
+            value = _unescape(quoted) if quoted else value.rstrip()
             if not value:
                 continue
             if "." in name:

@@ -110,6 +110,30 @@ def test_a_bad_pair_is_refused_with_its_column(line, reason):
     assert kv_parser({})(line) == reason
 
 
+# Sizes where the backtracking regex took minutes (quadratic): the suite's timeout fails them if it comes back.
+@pytest.mark.parametrize(("spec", "line", "expected"), [
+    ({}, " " * 300_000 + "=", "invalid key=value: not a key=value pair at column 300001: '='"),
+    ({}, "a" * 200_000 + '"', f"invalid key=value: not a key=value pair at column 1: {'a' * 40!r}"),
+    ({}, "a=1 " * 50_000 + '"', "invalid key=value: not a key=value pair at column 200001: '\"'"),
+    ({}, "a=1" + " " * 300_000, {"a": "1"}),
+    ({"separator": ";", "assign": ":"}, "a: x" + " " * 300_000 + "y", {"a": "x" + " " * 300_000 + "y"}),
+    ({"separator": ";", "assign": ":"}, " " * 300_000 + ":", "invalid key=value: not a key:value pair at column "
+                                                             "300001: ':'"),
+])
+def test_kv_reads_long_runs_of_spaces_and_stray_characters_in_one_pass(spec, line, expected):
+    assert kv_parser(spec)(line) == expected
+
+
+@given(st.lists(st.tuples(KEY, st.text("ab \t", max_size=6)), min_size=1, max_size=5, unique_by=lambda p: p[0]),
+       st.lists(st.text(" \t", max_size=3), min_size=20, max_size=20), st.sampled_from([";", ",", "\t"]))
+def test_kv_spaces_around_separators_and_assign_characters_are_not_part_of_values(pairs, pads, separator):
+    pad = (p.replace(separator, " ") for p in pads)
+    pairs = [(k, v.replace(separator, " ")) for k, v in pairs]
+    line = separator.join(f"{next(pad)}{k}{next(pad)}={next(pad)}{v}{next(pad)}" for k, v in pairs)
+    expected = {k: v.strip() for k, v in pairs if v.strip()}
+    assert kv_parser({"separator": separator})(line) == expected
+
+
 def _processor(tmp_path: Path, parser: Any, rules: list[dict[str, Any]]) -> Processor:
     path = tmp_path / "agent.yaml"
     path.write_text(yaml.safe_dump({"state_dir": str(tmp_path / "state"), "sources": [{
