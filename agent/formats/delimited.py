@@ -1,8 +1,8 @@
 """Line parsers for delimited text: CSV rows (`parser: csv`) and key=value pairs (`parser: kv`, logfmt).
 
 Each is compiled once per source and called per line. It returns the line's fields (a dict the rules and mapping
-read like a JSON object), or a str: why the line is refused, or HEADER for a CSV header line. Empty values are
-left out of the fields (None), so the mapping never sends "" (invariant 2).
+read like a JSON object), or a str: why the line is refused, or HEADER for a CSV header line. Empty values (and
+CSV values of whitespace alone) are left out of the fields (None), so the mapping never sends "" (invariant 2).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 HEADER = "header"
+BOM = "\ufeff"
 Fields = dict[str, Any]
 LineParser = Callable[[str], Fields | str]
 
@@ -45,7 +46,8 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
 
     The columns are given in the config, not read from a file's first line: the parser sees lines, not files, and
     a restart in the middle of a file, a rotation or a copytruncate would otherwise leave it without names. Each
-    file may still start with its header: a row equal to the column names is skipped (counted, rule `header`).
+    file may still start with its header: a row equal to the column names (whatever their case and the spaces
+    around them) is skipped (counted, rule `header`); the same names in another order are refused, never sent.
     Returns the parser and the column names (every row has each of them, None when empty).
     """
     _known(spec, "columns", "delimiter", "quote", "escape")
@@ -63,16 +65,19 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
     if not isinstance(raw, list) or not raw or not all(isinstance(c, str) and c.strip() for c in raw):
         raise ParserSpecError("columns", "the column names, as a list or as the file's header line (required: "
                                          "a header in the file is recognised by being equal to them)")
-    columns = tuple(c.strip() for c in raw)
+    columns = tuple(c.strip().lstrip(BOM) for c in raw)
     if len(set(columns)) != len(columns):
         raise ParserSpecError("columns", f"names used once each, got {', '.join(columns)}")
-    header, first = list(columns), columns[0]
+    folded = [c.casefold() for c in columns]
+    names = set(folded)
     width = len(columns)
     special = quote or escape or ""  # a row holding neither needs no csv module
     other = escape if quote and escape else None
     expected = f"invalid CSV: expected {width} columns ({', '.join(columns)}), got "
 
     def parse(line: str) -> Fields | str:
+        if line.startswith(BOM):  # Excel and others write one at the start of a UTF-8 file
+            line = line[1:]
         if special and (special in line or (other is not None and other in line)):
             try:
                 values = next(csv.reader((line,), **dialect))
@@ -82,9 +87,15 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
             values = line.split(delimiter)
         if len(values) != width:
             return f"{expected}{len(values)}"
-        if values[0].strip() == first and [v.strip() for v in values] == header:
-            return HEADER
-        return {c: v or None for c, v in zip(columns, values)}  # noqa: B905 (the widths are equal here)
+        if values[0].strip().casefold() in names:  # a header? its names in any case, with spaces around them
+            got = [v.strip().casefold() for v in values]
+            if got == folded:
+                return HEADER
+            if sorted(got) == sorted(folded):  # the file's columns are not in the configured order: no row fits
+                return (f"invalid CSV: header differs from columns: the file has {', '.join(v.strip() for v in values)}"
+                        f"; columns: says {', '.join(columns)}")
+        # whitespace alone is no value: left out like an empty one (invariant 2)
+        return {c: None if not v or v.isspace() else v for c, v in zip(columns, values)}  # noqa: B905 (equal widths)
 
     return parse, columns
 
