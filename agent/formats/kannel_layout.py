@@ -7,7 +7,7 @@ every line unless `access-log-clean = true`, so that prefix is an optional group
 
 How a field knows where it ends (the text may hold any separator, and nothing escapes it):
 - numbers, dates, hex and UUIDs match only their own shape;
-- %l matches Kannel's event names (`Sent SMS`, `REJECTED Receive SMS - not white-listed SMS`), so it may be
+- %l matches Kannel's event names (`Sent SMS`, `REJECTED - not white-listed SMS`), so it may be
   followed by a space;
 - other fields (smsc-id, numbers, account, ...) stop at the first character of the literal that follows them: they
   never contain their own separator;
@@ -28,10 +28,12 @@ _DATE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 _HEX = r"[0-9A-Fa-f]*"
 _UUID = r"[0-9A-Fa-f-]*"
 # Kannel's event names (gw/bearerbox.c, gw/bb_*.c): what happened, SMS or DLR, and for a refused MO a lower-case
-# reason (`Sent SMS`, `DROPPED Received DLR`, `REJECTED Receive SMS - not white-listed SMS`). Named one by one, not
-# by their look, so that in a layout separated by spaces no shorter name ("Send SMS") can be read off a longer one.
-_EVENT = (r"(?:Sent|Receive|(?:FAILED|REJECTED) (?:Send|Receive)|DROPPED Received|DISCARDED|EXPIRED) (?:SMS|DLR)"
-          r"(?: - [a-z][a-z-]*(?: [a-z-]+)*(?: SMS)?)?")
+# reason (`Sent SMS`, `DROPPED Received DLR`, `REJECTED - not white-listed SMS`; some builds log `REJECTED Receive
+# SMS - …`). Named one by one, not by their look, so that in a layout separated by spaces no shorter name ("Send
+# SMS") can be read off a longer one.
+_REASON = r" - [a-z][a-z-]*(?: [a-z-]+)*(?: SMS)?"
+_EVENT = (rf"(?:(?:Sent|Receive|(?:FAILED|REJECTED) (?:Send|Receive)|DROPPED Received|DISCARDED|EXPIRED) (?:SMS|DLR)"
+          rf"(?:{_REASON})?|REJECTED{_REASON})")
 _FREE, _TEXT, _LAZY = "free", "text", "lazy"
 
 # escape -> (group name the rules read, shape). Group names of codes the rules do not use are there for `map:`.

@@ -12,7 +12,8 @@ from agent.formats.kannel_layout import ESCAPES, REQUIRED, LayoutError, compile_
 
 EVENTS = ["Sent SMS", "Receive DLR", "Receive SMS", "REJECTED Send SMS", "FAILED Send SMS", "DISCARDED SMS",
           "EXPIRED SMS", "FAILED Receive DLR", "DROPPED Received DLR", "REJECTED Receive SMS - not white-listed SMS",
-          "REJECTED Receive SMS - black-listed SMS"]
+          "REJECTED Receive SMS - black-listed SMS", "REJECTED - not white-listed SMS",
+          "REJECTED - not white-regex-listed SMS", "REJECTED - black-listed SMS", "REJECTED - black-regex-listed SMS"]
 SEPARATORS = ["|", ";", ",", "\t", " ", "] [", " [x:", "=", "&", "::", " | ", "><", "%"]
 NUMBER = st.one_of(st.just(""), st.integers(-1, 9999).map(str))
 SHAPES = {
