@@ -20,6 +20,7 @@ end in a word of an event name ("... FAILED" + "Receive DLR"); it is then read a
 
 from __future__ import annotations
 
+import itertools
 import re
 
 # Shapes of the escape codes' values (gw/bb_alog.c). An empty value is always allowed where Kannel prints one.
@@ -77,6 +78,15 @@ REQUIRED: dict[str, str] = {
     "P": "the receiver, part of the id of messages without an SMSC id (refused submits, MO)",
 }
 
+# Without the coding, a UCS-2 or 8-bit text (which Kannel logs as hex) could not be told from a GSM one.
+CODING = ("%c (the coding): Kannel logs UCS-2 and 8-bit messages as hex, and only the coding tells the agent to "
+          "decode them; without it they would be sent as hex")
+# Fields whose values may hold spaces: the sender ("Acme Bank"), account, billing info, service name, meta-data.
+# They end at the first character of the literal after them, so that literal may not be one they can hold.
+# (%P cannot: Kannel splits receivers on spaces; %k %s %S are single words; ids and smsc names hold no spaces.)
+SPACED = {"p": "the sender", "A": "the account", "B": "the billing info", "n": "the service name",
+          "D": "the meta-data"}
+
 PREFIX = rf"^(?:(?P<time>{_DATE}) )?"
 _TOKEN = re.compile(r"%(.?)|[^%]+", re.DOTALL)
 _SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")
@@ -122,6 +132,18 @@ def _tokens(layout: str) -> list[tuple[str, str]]:
     return merged
 
 
+def _check_ends(tokens: list[tuple[str, str]]) -> None:
+    """Refuse a field that may hold spaces followed by a literal it could hold: its value would swallow the
+    separator and every field after it would shift ("%p %P" with the sender "Acme Bank")."""
+    for (kind, code), following in itertools.pairwise(tokens):
+        if kind == "esc" and code in SPACED and following[0] == "lit":
+            first = following[1][0]
+            if first.isalnum() or first in " -_.+":  # a tab is fine: no sender or account holds one
+                raise LayoutError(f"a separator {SPACED[code]} cannot hold after %{code}: its value may contain "
+                                  f"{first!r} (e.g. a sender \"Acme Bank\"), so the fields after it would shift; "
+                                  f"use \"|\" or brackets (\"[%{code}]\") instead")
+
+
 def compile_layout(layout: str) -> str:
     """The line regex (as text) for a Kannel access-log-format; raises LayoutError saying what is wrong."""
     if not isinstance(layout, str) or not layout.strip():
@@ -131,6 +153,9 @@ def compile_layout(layout: str) -> str:
     missing = [f"%{code} ({why})" for code, why in REQUIRED.items() if code not in codes]
     if missing:
         raise LayoutError(f"a layout the kannel rules can read; it lacks {'; '.join(missing)}")
+    if codes & {"b", "a"} and "c" not in codes:
+        raise LayoutError(f"a layout with the text (%b or %a) to have {CODING}")
+    _check_ends(tokens)
     names = {code: ESCAPES[code][0] for code in codes}
     if "b" not in codes and "a" in codes:  # the squeezed text is the body when the layout has no %b
         names["a"] = "text"
