@@ -10,6 +10,7 @@ constructed from each provider's documented field lists.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from functools import cache
@@ -234,6 +235,38 @@ def test_sample_webhooks_map_exactly(provider: str) -> None:
     assert sum(r.skipped for r in results) == SKIPPED_SAMPLE_LINES.get(provider, 0)
     assert all(len(r.records) <= 1 for r in results)
     assert [record for r in results for record in r.records] == SAMPLE_RECORDS[provider]
+
+
+_COUNT_KEY = re.compile(r"count|parts|units|segment|num_messages", re.IGNORECASE)
+
+
+def _count_paths(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Where a webhook carries a part count (smsCount, messageCount, NumSegments, Units, parts, ...)."""
+    found: list[tuple[str | int, ...]] = []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        if isinstance(key, str) and _COUNT_KEY.search(key) and isinstance(child, int | str) and child is not True:
+            found.append((*path, key))
+        found += _count_paths(child, (*path, key))
+    return found
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("bad", [0, -1, "0", "-1"])
+def test_a_count_of_zero_or_minus_one_is_left_out_and_the_record_is_kept(provider: str, bad: Any) -> None:
+    """Infobip sends smsCount 0 on a REJECTED report, IMImobile messageCount "-1" on Failed: an unknown count."""
+    changed = 0
+    for line in sample_lines(provider):
+        for path in _count_paths(orjson.loads(line)):
+            webhook = orjson.loads(line)
+            node = webhook
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = bad
+            out = records(provider, webhook)  # not refused; a count left out may be computed from the body
+            assert all(record.get("segment_count", 1) >= 1 for record in out), (path, out)
+            changed += 1
+    assert changed or provider in ("twilio", "vonage", "sinch", "cdyne", "commio", "tychron"), provider
 
 
 def test_parse_command_prints_the_sample_records() -> None:
