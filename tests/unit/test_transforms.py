@@ -867,6 +867,14 @@ def test_mime_text_finds_and_decodes_the_text_part() -> None:
     assert t.mime_text(_part("TEXT/PLAIN", "as written")) == "as written"
 
 
+@pytest.mark.parametrize(("charset", "text"), [("base64", None), ("hex", None), ("zlib", None), ("rot13", None),
+                                               ("bz2", None), ("no-such-charset", "Dent 🚗")])
+def test_mime_text_of_a_charset_that_is_no_text_encoding_is_unknown(charset: str, text: str | None) -> None:
+    """A bytes-to-bytes codec as charset loses the body, nothing else; an unknown charset is read as UTF-8."""
+    body = base64.b64encode("Dent 🚗".encode()).decode()
+    assert t.mime_text(_part(f"text/plain; charset={charset}", body, "base64")) == text
+
+
 @pytest.mark.parametrize("part", [
     _part("multipart/related", parts=[_part("image/jpeg", "/9j/4AAQ", "base64")]),  # no text part
     _part("text/plain", "", "identity"),
