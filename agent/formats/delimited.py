@@ -116,7 +116,8 @@ def kv_parser(spec: Mapping[str, Any]) -> LineParser:
     """`{type: kv, separator: " ", assign: "="}`: pairs like logfmt's `level=info msg="sent ok" id=42`.
 
     Values may be quoted with double quotes (backslash escapes inside). A key without a value, or with an empty
-    one, is left out. A dotted key (`sms.id=5`) is also reachable as a path (`$sms.id`): it is nested. A line
+    one, is left out. A dotted key (`sms.id=5`) is also reachable as a path (`$sms.id`): it is nested (`_nest` says
+what happens when a plain key has the same name). A line
     with a pair that is not key=value, or an unterminated quote, is refused with the column where it went wrong.
     """
     _known(spec, "separator", "assign")
@@ -149,7 +150,7 @@ def kv_parser(spec: Mapping[str, Any]) -> LineParser:
             value = _unescape(quoted) if quoted else value.rstrip()
             if not value:
                 continue
-            if "." in name:
+            if "." in name or isinstance(fields.get(name), dict):
                 _nest(fields, name, value)
             else:
                 fields[name] = value
@@ -176,13 +177,27 @@ def _kv_problem(line: str, pair: re.Pattern[str], assign: str) -> str:
 
 
 def _nest(fields: Fields, key: str, value: str) -> None:
-    """`a.b=1` as {"a": {"b": "1"}}; where a plain value is in the way, the key is kept whole."""
-    *parents, last = key.split(".")
+    """`a.b=1` as {"a": {"b": "1"}}. Where a plain value has the name of a parent (`error=flat` and
+    `error.code=30003`, in either order), the plain value keeps the name and the dotted keys are kept whole."""
+    *parents, last = parts = key.split(".")
+    if "" in parts:  # `a..b`, `.a`, `a.`: no empty names
+        fields[key] = value
+        return
     node = fields
     for name in parents:
         child = node.setdefault(name, {})
-        if not isinstance(child, dict) or not name:
+        if not isinstance(child, dict):
             fields[key] = value
             return
         node = child
+    if isinstance(node.get(last), dict):  # dotted keys under this name came first
+        _unnest(fields, key, node[last])
     node[last] = value
+
+
+def _unnest(fields: Fields, prefix: str, tree: Fields) -> None:
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            _unnest(fields, f"{prefix}.{name}", value)
+        else:
+            fields[f"{prefix}.{name}"] = value

@@ -115,8 +115,15 @@ def test_kv_with_other_separators_dotted_keys_and_bare_keys():
         "id": "m1", "note": "two words", "to": "+44;7"}
     fields = kv_parser({})('sms.id=5 sms.to=+44 flag level=info a.b.c=1')
     assert fields == {"sms": {"id": "5", "to": "+44"}, "level": "info", "a": {"b": {"c": "1"}}}
-    # a plain value in the way of a dotted key: the key is kept whole
-    assert kv_parser({})("sms=x sms.id=5") == {"sms": "x", "sms.id": "5"}
+    # a plain value in the way of a dotted key, before or after it: the plain value keeps the name, the dotted key
+    # is kept whole
+    for line in ("sms=x sms.id=5", "sms.id=5 sms=x"):
+        assert kv_parser({})(line) == {"sms": "x", "sms.id": "5"}, line
+    for line in ("error.code=30003 error.detail.text=no error=flat",
+                 "error=flat error.code=30003 error.detail.text=no"):
+        assert kv_parser({})(line) == {"error": "flat", "error.code": "30003", "error.detail.text": "no"}, line
+    assert kv_parser({})("a.b.c=2 a.b=1") == {"a": {"b": "1"}, "a.b.c": "2"}
+    assert kv_parser({})("a..b=1 .c=2 d.=3") == {"a..b": "1", ".c": "2", "d.": "3"}  # no empty names
 
 
 @pytest.mark.parametrize(("line", "reason"), [
