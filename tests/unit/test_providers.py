@@ -950,6 +950,12 @@ def test_tychron_final_mms_report_and_a_billing_record() -> None:
     report = {**orjson.loads(sample_lines("tychron")[3]), "status_code": "Retrieved"}
     assert one("tychron", report) == {**SAMPLE_RECORDS["tychron"][3], "status": "retrieved",
                                       "message_finalized_at": "2024-07-09T14:30:10.861274+00:00"}
+    for word in ("Unrecognized", " unrecognised ", "REJECTED "):  # both spellings; spaces around the word
+        assert one("tychron", {**report, "status_code": word}) == {
+            **SAMPLE_RECORDS["tychron"][3], "status": word.strip().lower(),
+            "message_finalized_at": "2024-07-09T14:30:10.861274+00:00"}
+    receipt = {**orjson.loads(sample_lines("tychron")[1]), "delivery_status": " Delivered "}
+    assert one("tychron", receipt)["status"] == "delivered" and "message_finalized_at" in one("tychron", receipt)
     result = processor("tychron").run(sample_lines("tychron")[4])
     assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "cdr")
 

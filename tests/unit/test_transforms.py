@@ -652,6 +652,8 @@ def test_esme_status(value: object, expected: str | None) -> None:
         ("ESME_RINVSRCADR", "final"),
         ("_SMS.SUCCESS", "final"),
         ("  Delivered ", "final"),
+        ("Unrecognised", "final"),  # MM4/MM7, both spellings (Tychron MMS reports)
+        ("Unrecognized", "final"),
         ("frobnicated", "unknown"),
         ("", "unknown"),
     ],
