@@ -216,8 +216,8 @@ SAMPLE_RECORDS: dict[str, list[dict[str, Any]]] = {
     # UNDELIV notification, inbound SMS, inbound MMS whose message is a media URL (no body)
     "commio": [
         {"id": "71c0b5e2-4d93-4a6f-8b17-e2c9d05a3f68", "provider": "commio", "status": "undeliv",
-         "direction": "outbound", "from_number": "+15125550122", "to_number": "+16465550175", "message_type": "SMS",
-         "error_code": "027"},
+         "direction": "outbound", "from_number": "+15125550122", "to_number": "+16465550175",
+         "error_code": "027"},  # no message_type: a notification does not say (it would overwrite an MMS)
         {"id": "0f6a2d81-93c4-4b7e-a5d0-8e1b7c29f346", "provider": "commio", "status": "received",
          "direction": "inbound", "from_number": "+16465550175", "to_number": "+15125550122",
          "body": "What time do you close today?", "segment_count": 1, "message_type": "SMS"},
