@@ -920,6 +920,17 @@ def test_imimobile_inbound_to_a_short_code_without_a_service() -> None:
         "to_number": "60777"}
 
 
+def test_imimobile_inbound_needs_a_sender_or_a_text_besides_its_transid() -> None:
+    inbound = orjson.loads(sample_lines("imimobile")[2])
+    expected = SAMPLE_RECORDS["imimobile"][2]
+    without_sender = {k: v for k, v in inbound.items() if k != "oa"}
+    assert one("imimobile", without_sender) == {k: v for k, v in expected.items() if k != "from_number"}
+    assert one("imimobile", {k: v for k, v in inbound.items() if k != "message"}) == {
+        k: v for k, v in expected.items() if k not in ("body", "segment_count")}
+    result = processor("imimobile").run(orjson.dumps({"transid": "t1", "status": "x"}).decode())
+    assert result.records == [] and result.reject is not None and "no rule" in result.reject, result.reject
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Tychron
 # ---------------------------------------------------------------------------------------------------------------
