@@ -834,12 +834,17 @@ def test_ringcentral_instant_sms_goes_to_the_target_recipient() -> None:
     assert one("ringcentral", untargeted)["to_number"] == "+15125550101"
 
 
-def test_ringcentral_message_store_events_are_skipped_not_refused() -> None:
+def test_ringcentral_message_store_and_other_events_are_skipped_not_refused() -> None:
     result = processor("ringcentral").run(sample_lines("ringcentral")[3])
     assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "message-store")
     other = orjson.loads(sample_lines("ringcentral")[3])
-    other["event"] = "/restapi/v1.0/account/~/extension/~/presence"
-    assert processor("ringcentral").run(orjson.dumps(other).decode()).reject == "no rule matched"
+    for event in ("/restapi/v1.0/account/~/extension/~/presence", "/restapi/v1.0/account/~/a2p-sms/batches",
+                  "/restapi/v1.0/account/~/a2p-sms/opt-outs", "/restapi/v1.0/account/~/telephony/sessions"):
+        result = processor("ringcentral").run(orjson.dumps({**other, "event": event}).decode())
+        assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "other-event"), event
+    # no RingCentral event URI: not a RingCentral notification at all
+    assert processor("ringcentral").run(orjson.dumps({**other, "event": "presence"}).decode()).reject == (
+        "no rule matched")
 
 
 # ---------------------------------------------------------------------------------------------------------------
