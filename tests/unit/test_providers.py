@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import load
+from agent.config import ConfigError, load
 from agent.formats.source import Processor
 from agent.record import problem
 from tests.conftest import ROOT
@@ -899,6 +899,16 @@ def test_cdyne_numbers_are_nanp_whatever_the_default_country(tmp_path: Path) -> 
     config.write_text(f"sources:\n  - name: c\n    format: cdyne\n    paths: [{tmp_path}/x]\n    default_country: GB\n")
     record = Processor(load(config).sources[0]).run(sample_lines("cdyne")[0]).records[0]
     assert (record["from_number"], record["to_number"]) == ("+18045550131", "+18045550172")
+
+
+def test_default_country_no_read_by_yaml_as_false_says_to_quote_it(tmp_path: Path) -> None:
+    config = tmp_path / "cdyne.yaml"
+    config.write_text(f"sources:\n  - name: c\n    format: cdyne\n    paths: [{tmp_path}/x]\n    default_country: NO\n")
+    with pytest.raises(ConfigError) as err:
+        load(config)
+    assert err.value.key == "sources[c].default_country" and 'quote it: "NO"' in err.value.expected
+    config.write_text(config.read_text().replace("NO", '"NO"'))
+    assert load(config).sources[0].default_country == "NO"
 
 
 # ---------------------------------------------------------------------------------------------------------------
