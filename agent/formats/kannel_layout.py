@@ -13,7 +13,7 @@ How a field knows where it ends (the text may hold any separator, and nothing es
   never contain their own separator;
 - the text (%b, else %a) is greedy: it takes everything the fields around it leave, whatever it contains, because
   the regex is anchored at both ends. %R (dlr-url) and %r (the rest of the words) stop at the first place where the
-  rest of the layout matches.
+  rest of the layout matches; next to the text they are bounded by the literal between them (_lazy_without).
 One layout stays ambiguous: the text before the event with only spaces between them, as in "%b %l". The text may
 end in a word of an event name ("... FAILED" + "Receive DLR"); it is then read as long as it can be.
 """
@@ -103,6 +103,16 @@ def _not(char: str) -> str:
     return f"[^{escaped}]*"
 
 
+def _lazy_without(literal: str) -> str:
+    """A field next to the greedy text with only `literal` between them never holds that literal in the match
+    Python's regex engine finds: after the text, the text would have taken it (it tries longest first); before the
+    text, the field ends at the first place the text can start. Saying so keeps a line that does not match from
+    costing time quadratic in its length (each end of the text times each end of the field)."""
+    if len(literal) == 1:
+        return _not(literal) + "?"
+    return rf"(?:(?!{_literal(literal)}).)*?"
+
+
 class LayoutError(ValueError):
     """The layout cannot be compiled or lacks what the rules need; the message says what to change."""
 
@@ -159,6 +169,7 @@ def compile_layout(layout: str) -> str:
     names = {code: ESCAPES[code][0] for code in codes}
     if "b" not in codes and "a" in codes:  # the squeezed text is the body when the layout has no %b
         names["a"] = "text"
+    greedy = next((i for i, (kind, value) in enumerate(tokens) if kind == "esc" and names[value] == "text"), None)
     parts = [PREFIX]
     captured: set[str] = set()
     for i, (kind, value) in enumerate(tokens):
@@ -169,11 +180,13 @@ def compile_layout(layout: str) -> str:
         following = tokens[i + 1] if i + 1 < len(tokens) else None
         if shape == _TEXT:
             # the text takes what the other fields leave (greedy); another text-like field stops as early as it can
-            shape = ".*" if name == "text" and name not in captured else ".*?"
+            shape = ".*" if i == greedy else ".*?"
         elif shape == _LAZY:
             shape = ".*?"
         elif shape == _FREE:
             shape = _not(following[1][0]) if following and following[0] == "lit" else ".*?"
+        if shape == ".*?" and greedy is not None and abs(i - greedy) == 2 and tokens[(i + greedy) // 2][0] == "lit":
+            shape = _lazy_without(tokens[(i + greedy) // 2][1])
         # a code used twice is matched again, captured once
         parts.append(f"(?:{shape})" if name in captured else f"(?P<{name}>{shape})")
         captured.add(name)

@@ -102,3 +102,33 @@ def test_squeezed_text_is_the_body_when_the_layout_has_no_b():
 def test_an_unknown_escape_or_a_missing_field_says_what_to_change(layout, message):
     with pytest.raises(LayoutError, match=re.escape(message)):
         compile_layout(layout)
+
+
+# The lazy fields next to the greedy text are bounded by the literal between them (kannel_layout._lazy_without);
+# with `.*?` instead, as before, a line that does not match took time quadratic in its length.
+_BOUNDED = re.compile(r"\[\^(?:\\.|[^\]\\])\]\*\?|\(\?:\(\?!(?:\\.|[^)\\])+\)\.\)\*\?")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["%l|%F|%p|%P|%d|%c|%b|%R|%L", "%l|%F|%p|%P|%d|%c|%R|%b|%L", "%l|%F|%p|%P|%d|%c|%b|%a|%T",
+                        "%l|%F|%p|%P|%d|%c|%b|%r|%R|%L", "%l %F [%p] %P %d %c %b <%R> %T", "%b <%R> %l;%F;%p;%P;%d;%c",
+                        "%l|%F|%p|%P|%d|%c|%b|%p%P"]),
+       st.lists(st.text("|<> ;ab1", max_size=6), min_size=4, max_size=4))
+def test_bounding_the_fields_next_to_the_text_changes_no_match(layout, values):
+    regex = compile_layout(layout)
+    assert _BOUNDED.search(regex)
+    unbounded = _BOUNDED.sub(".*?", regex)
+    sep = "|" if "|" in layout else ";"
+    for line in (f"Sent SMS{sep}f{sep}a{sep}b{sep}1{sep}0{sep}" + sep.join(values),
+                 "Sent SMS f [a] b 1 0 " + " <".join(values) + "> " + values[0],
+                 " <".join(values) + "> Sent SMS;f;a;b;1;0"):
+        new, old = re.match(regex, line), re.match(unbounded, line)
+        assert (new and new.groupdict()) == (old and old.groupdict()), (layout, line)
+
+
+@pytest.mark.parametrize("layout", ["%l|%F|%p|%P|%d|%c|%b|%R|%L", "%l|%F|%p|%P|%d|%c|%R|%b|%L",
+                                    "%l|%F|%p|%P|%d|%c|%b|%a|%T", "%l %F [%p] %P %d %c %b <%R> %T"])
+def test_a_long_line_that_does_not_match_is_refused_in_one_pass(layout):
+    """150,000 separators: minutes with the text and the field next to it both open-ended."""
+    start, sep = ("Sent SMS|f|a|b|1|0|", "|") if "|" in layout else ("Sent SMS f [a] b 1 0 ", " <")
+    assert re.match(compile_layout(layout), start + sep * 150_000 + "x") is None
