@@ -70,13 +70,16 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
         raise ParserSpecError("columns", f"names used once each, got {', '.join(columns)}")
     folded = [c.casefold() for c in columns]
     names = set(folded)
+    # How a header (or a byte order mark) can start: one set lookup keeps the per-row check off data rows.
+    starts = {BOM, " ", "\t", quote or " "} | {v for c in columns for v in (c[0], c[0].lower(), c[0].upper())}
     width = len(columns)
     special = quote or escape or ""  # a row holding neither needs no csv module
     other = escape if quote and escape else None
     expected = f"invalid CSV: expected {width} columns ({', '.join(columns)}), got "
 
     def parse(line: str) -> Fields | str:
-        if line.startswith(BOM):  # Excel and others write one at the start of a UTF-8 file
+        head = line[:1] in starts
+        if head and line[0] == BOM:  # Excel and others write one at the start of a UTF-8 file
             line = line[1:]
         if special and (special in line or (other is not None and other in line)):
             try:
@@ -87,7 +90,7 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
             values = line.split(delimiter)
         if len(values) != width:
             return f"{expected}{len(values)}"
-        if values[0].strip().casefold() in names:  # a header? its names in any case, with spaces around them
+        if head and values[0].strip().casefold() in names:  # a header? its names in any case, spaces around them
             got = [v.strip().casefold() for v in values]
             if got == folded:
                 return HEADER
@@ -129,6 +132,7 @@ what happens when a plain key has the same name). A line
     # Every quantifier is possessive or followed by a character it cannot match, so a line is read in linear time
     # (a run of spaces before a stray `=` took seconds with backtracking, on the event loop).
     eq = re.escape(assign)
+    trailing = separator != " "  # only then may a bare value end in spaces
     if separator == " ":  # logfmt: pairs apart by whitespace, nothing around the `=`
         gap, end, bare = r"\s", r"(?:\s++|$)", r'[^\s"]*+'
     else:  # `a: 1; b: two words`: spaces around the separator and the assign character are not part of values
@@ -144,14 +148,19 @@ what happens when a plain key has the same name). A line
 
     def parse(line: str) -> Fields | str:
         fields: Fields = {}
+        nested = False  # a plain key may then meet a parent of dotted keys
         for name, quoted, value, stray in scan.findall(line.rstrip()):
             if stray:
                 return _kv_problem(line, pair, assign)
-            value = _unescape(quoted) if quoted else value.rstrip()
+            if quoted:
+                value = _unescape(quoted)
+            elif trailing:
+                value = value.rstrip()
             if not value:
                 continue
-            if "." in name or isinstance(fields.get(name), dict):
+            if "." in name or (nested and isinstance(fields.get(name), dict)):
                 _nest(fields, name, value)
+                nested = True
             else:
                 fields[name] = value
         if not fields and not line.strip():
