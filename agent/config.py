@@ -273,6 +273,9 @@ def _source(file: Path, index: int, data: Any, names: set[str]) -> SourceConfig:
             "".encode(enc)
         except LookupError:
             raise s.error(enc_name, f"a Python codec name such as utf-8 or latin-1, got {enc!r}") from None
+    if s.raw("default_country") is False:  # YAML 1.1 reads an unquoted NO (Norway) as false
+        raise s.error("default_country", 'an ISO 3166 two-letter code such as GB or US, got false: YAML reads an '
+                                         'unquoted NO (Norway) as false; quote it: "NO"')
     country = s.str("default_country")
     if country is not None and not re.fullmatch(r"[A-Z]{2}", country):
         raise s.error("default_country", f"an ISO 3166 two-letter code such as GB or US, got {country!r}")

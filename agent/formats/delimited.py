@@ -1,8 +1,8 @@
 """Line parsers for delimited text: CSV rows (`parser: csv`) and key=value pairs (`parser: kv`, logfmt).
 
 Each is compiled once per source and called per line. It returns the line's fields (a dict the rules and mapping
-read like a JSON object), or a str: why the line is refused, or HEADER for a CSV header line. Empty values are
-left out of the fields (None), so the mapping never sends "" (invariant 2).
+read like a JSON object), or a str: why the line is refused, or HEADER for a CSV header line. Empty values (and
+CSV values of whitespace alone) are left out of the fields (None), so the mapping never sends "" (invariant 2).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 HEADER = "header"
+BOM = "\ufeff"
 Fields = dict[str, Any]
 LineParser = Callable[[str], Fields | str]
 
@@ -45,7 +46,8 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
 
     The columns are given in the config, not read from a file's first line: the parser sees lines, not files, and
     a restart in the middle of a file, a rotation or a copytruncate would otherwise leave it without names. Each
-    file may still start with its header: a row equal to the column names is skipped (counted, rule `header`).
+    file may still start with its header: a row equal to the column names (whatever their case and the spaces
+    around them) is skipped (counted, rule `header`); the same names in another order are refused, never sent.
     Returns the parser and the column names (every row has each of them, None when empty).
     """
     _known(spec, "columns", "delimiter", "quote", "escape")
@@ -63,16 +65,22 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
     if not isinstance(raw, list) or not raw or not all(isinstance(c, str) and c.strip() for c in raw):
         raise ParserSpecError("columns", "the column names, as a list or as the file's header line (required: "
                                          "a header in the file is recognised by being equal to them)")
-    columns = tuple(c.strip() for c in raw)
+    columns = tuple(c.strip().lstrip(BOM) for c in raw)
     if len(set(columns)) != len(columns):
         raise ParserSpecError("columns", f"names used once each, got {', '.join(columns)}")
-    header, first = list(columns), columns[0]
+    folded = [c.casefold() for c in columns]
+    names = set(folded)
+    # How a header (or a byte order mark) can start: one set lookup keeps the per-row check off data rows.
+    starts = {BOM, " ", "\t", quote or " "} | {v for c in columns for v in (c[0], c[0].lower(), c[0].upper())}
     width = len(columns)
     special = quote or escape or ""  # a row holding neither needs no csv module
     other = escape if quote and escape else None
     expected = f"invalid CSV: expected {width} columns ({', '.join(columns)}), got "
 
     def parse(line: str) -> Fields | str:
+        head = line[:1] in starts
+        if head and line[0] == BOM:  # Excel and others write one at the start of a UTF-8 file
+            line = line[1:]
         if special and (special in line or (other is not None and other in line)):
             try:
                 values = next(csv.reader((line,), **dialect))
@@ -82,16 +90,23 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
             values = line.split(delimiter)
         if len(values) != width:
             return f"{expected}{len(values)}"
-        if values[0].strip() == first and [v.strip() for v in values] == header:
-            return HEADER
-        return {c: v or None for c, v in zip(columns, values)}  # noqa: B905 (the widths are equal here)
+        if head and values[0].strip().casefold() in names:  # a header? its names in any case, spaces around them
+            got = [v.strip().casefold() for v in values]
+            if got == folded:
+                return HEADER
+            if sorted(got) == sorted(folded):  # the file's columns are not in the configured order: no row fits
+                return (f"invalid CSV: header differs from columns: the file has {', '.join(v.strip() for v in values)}"
+                        f"; columns: says {', '.join(columns)}")
+        # whitespace alone is no value: left out like an empty one (invariant 2)
+        return {c: None if not v or v.isspace() else v for c, v in zip(columns, values)}  # noqa: B905 (equal widths)
 
     return parse, columns
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
 _ESCAPED = re.compile(r"\\(.)", re.DOTALL)
-_QUOTED_BODY = r'[^"\\]*(?:\\.[^"\\]*)*'  # unrolled: one class run per stretch, not one alternation per character
+# Unrolled and possessive: one class run per stretch, and nothing to backtrack into when the closing quote is missing.
+_QUOTED_BODY = r'[^"\\]*+(?:\\.[^"\\]*+)*+'
 _CLOSED = re.compile(rf'"{_QUOTED_BODY}"', re.DOTALL)
 
 
@@ -104,7 +119,8 @@ def kv_parser(spec: Mapping[str, Any]) -> LineParser:
     """`{type: kv, separator: " ", assign: "="}`: pairs like logfmt's `level=info msg="sent ok" id=42`.
 
     Values may be quoted with double quotes (backslash escapes inside). A key without a value, or with an empty
-    one, is left out. A dotted key (`sms.id=5`) is also reachable as a path (`$sms.id`): it is nested. A line
+    one, is left out. A dotted key (`sms.id=5`) is also reachable as a path (`$sms.id`): it is nested (`_nest` says
+what happens when a plain key has the same name). A line
     with a pair that is not key=value, or an unterminated quote, is refused with the column where it went wrong.
     """
     _known(spec, "separator", "assign")
@@ -113,28 +129,38 @@ def kv_parser(spec: Mapping[str, Any]) -> LineParser:
     assert separator is not None and assign is not None
     if separator == assign or '"' in (separator, assign):
         raise ParserSpecError("separator", "a character other than the assign character and the quote")
+    # Every quantifier is possessive or followed by a character it cannot match, so a line is read in linear time
+    # (a run of spaces before a stray `=` took seconds with backtracking, on the event loop).
     eq = re.escape(assign)
+    trailing = separator != " "  # only then may a bare value end in spaces
     if separator == " ":  # logfmt: pairs apart by whitespace, nothing around the `=`
-        gap, eq, end, bare = r"\s", eq, r"(?:\s+|$)", r'[^\s"]*'
+        gap, end, bare = r"\s", r"(?:\s++|$)", r'[^\s"]*+'
     else:  # `a: 1; b: two words`: spaces around the separator and the assign character are not part of values
         gap = re.escape(separator)
-        eq, end, bare = rf"\s*{eq}\s*", rf"\s*(?:{gap}|$)", rf'[^{gap}"]*?'
-    key = rf'[^\s{gap}{re.escape(assign)}"]+'
-    pair = re.compile(rf'\s*({key})(?:{eq}(?:"({_QUOTED_BODY})"|({bare})))?{end}', re.DOTALL)
-    # Every pair, and where no pair starts, the character found instead: one findall call in C per line.
-    scan = re.compile(rf"{pair.pattern}|(\S)", re.DOTALL)
+        space = rf"[^\S{gap}]*+"  # spaces, not the separator even if it is a tab
+        # the bare value takes the spaces before the separator too; parse() strips them
+        eq, end, bare = f"{space}{eq}{space}", rf"{space}(?:{gap}|$)", rf'[^{gap}"]*+'
+    key = rf'[^\s{gap}{re.escape(assign)}"]++'
+    pair = re.compile(rf'\s*+({key})(?:{eq}(?:"({_QUOTED_BODY})"|({bare})))?{end}', re.DOTALL)
+    # Every pair, and where no pair starts, the rest of the line instead: one findall call in C per line. The rest
+    # is taken whole and the trailing whitespace left out, or findall would retry at each following position.
+    scan = re.compile(rf"{pair.pattern}|\s*+(\S.*)", re.DOTALL)
 
     def parse(line: str) -> Fields | str:
         fields: Fields = {}
-        for name, quoted, value, stray in scan.findall(line):
+        nested = False  # a plain key may then meet a parent of dotted keys
+        for name, quoted, value, stray in scan.findall(line.rstrip()):
             if stray:
                 return _kv_problem(line, pair, assign)
             if quoted:
                 value = _unescape(quoted)
+            elif trailing:
+                value = value.rstrip()
             if not value:
                 continue
-            if "." in name:
+            if "." in name or (nested and isinstance(fields.get(name), dict)):
                 _nest(fields, name, value)
+                nested = True
             else:
                 fields[name] = value
         if not fields and not line.strip():
@@ -160,13 +186,27 @@ def _kv_problem(line: str, pair: re.Pattern[str], assign: str) -> str:
 
 
 def _nest(fields: Fields, key: str, value: str) -> None:
-    """`a.b=1` as {"a": {"b": "1"}}; where a plain value is in the way, the key is kept whole."""
-    *parents, last = key.split(".")
+    """`a.b=1` as {"a": {"b": "1"}}. Where a plain value has the name of a parent (`error=flat` and
+    `error.code=30003`, in either order), the plain value keeps the name and the dotted keys are kept whole."""
+    *parents, last = parts = key.split(".")
+    if "" in parts:  # `a..b`, `.a`, `a.`: no empty names
+        fields[key] = value
+        return
     node = fields
     for name in parents:
         child = node.setdefault(name, {})
-        if not isinstance(child, dict) or not name:
+        if not isinstance(child, dict):
             fields[key] = value
             return
         node = child
+    if isinstance(node.get(last), dict):  # dotted keys under this name came first
+        _unnest(fields, key, node[last])
     node[last] = value
+
+
+def _unnest(fields: Fields, prefix: str, tree: Fields) -> None:
+    for name, value in tree.items():
+        if isinstance(value, dict):
+            _unnest(fields, f"{prefix}.{name}", value)
+        else:
+            fields[f"{prefix}.{name}"] = value

@@ -7,19 +7,20 @@ every line unless `access-log-clean = true`, so that prefix is an optional group
 
 How a field knows where it ends (the text may hold any separator, and nothing escapes it):
 - numbers, dates, hex and UUIDs match only their own shape;
-- %l matches Kannel's event names (`Sent SMS`, `REJECTED Receive SMS - not white-listed SMS`), so it may be
+- %l matches Kannel's event names (`Sent SMS`, `REJECTED - not white-listed SMS`), so it may be
   followed by a space;
 - other fields (smsc-id, numbers, account, ...) stop at the first character of the literal that follows them: they
   never contain their own separator;
 - the text (%b, else %a) is greedy: it takes everything the fields around it leave, whatever it contains, because
   the regex is anchored at both ends. %R (dlr-url) and %r (the rest of the words) stop at the first place where the
-  rest of the layout matches.
+  rest of the layout matches; next to the text they are bounded by the literal between them (_lazy_without).
 One layout stays ambiguous: the text before the event with only spaces between them, as in "%b %l". The text may
 end in a word of an event name ("... FAILED" + "Receive DLR"); it is then read as long as it can be.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 # Shapes of the escape codes' values (gw/bb_alog.c). An empty value is always allowed where Kannel prints one.
@@ -28,10 +29,12 @@ _DATE = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 _HEX = r"[0-9A-Fa-f]*"
 _UUID = r"[0-9A-Fa-f-]*"
 # Kannel's event names (gw/bearerbox.c, gw/bb_*.c): what happened, SMS or DLR, and for a refused MO a lower-case
-# reason (`Sent SMS`, `DROPPED Received DLR`, `REJECTED Receive SMS - not white-listed SMS`). Named one by one, not
-# by their look, so that in a layout separated by spaces no shorter name ("Send SMS") can be read off a longer one.
-_EVENT = (r"(?:Sent|Receive|(?:FAILED|REJECTED) (?:Send|Receive)|DROPPED Received|DISCARDED|EXPIRED) (?:SMS|DLR)"
-          r"(?: - [a-z][a-z-]*(?: [a-z-]+)*(?: SMS)?)?")
+# reason (`Sent SMS`, `DROPPED Received DLR`, `REJECTED - not white-listed SMS`; some builds log `REJECTED Receive
+# SMS - …`). Named one by one, not by their look, so that in a layout separated by spaces no shorter name ("Send
+# SMS") can be read off a longer one.
+_REASON = r" - [a-z][a-z-]*(?: [a-z-]+)*(?: SMS)?"
+_EVENT = (rf"(?:(?:Sent|Receive|(?:FAILED|REJECTED) (?:Send|Receive)|DROPPED Received|DISCARDED|EXPIRED) (?:SMS|DLR)"
+          rf"(?:{_REASON})?|REJECTED{_REASON})")
 _FREE, _TEXT, _LAZY = "free", "text", "lazy"
 
 # escape -> (group name the rules read, shape). Group names of codes the rules do not use are there for `map:`.
@@ -75,6 +78,15 @@ REQUIRED: dict[str, str] = {
     "P": "the receiver, part of the id of messages without an SMSC id (refused submits, MO)",
 }
 
+# Without the coding, a UCS-2 or 8-bit text (which Kannel logs as hex) could not be told from a GSM one.
+CODING = ("%c (the coding): Kannel logs UCS-2 and 8-bit messages as hex, and only the coding tells the agent to "
+          "decode them; without it they would be sent as hex")
+# Fields whose values may hold spaces: the sender ("Acme Bank"), account, billing info, service name, meta-data.
+# They end at the first character of the literal after them, so that literal may not be one they can hold.
+# (%P cannot: Kannel splits receivers on spaces; %k %s %S are single words; ids and smsc names hold no spaces.)
+SPACED = {"p": "the sender", "A": "the account", "B": "the billing info", "n": "the service name",
+          "D": "the meta-data"}
+
 PREFIX = rf"^(?:(?P<time>{_DATE}) )?"
 _TOKEN = re.compile(r"%(.?)|[^%]+", re.DOTALL)
 _SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")
@@ -89,6 +101,16 @@ def _not(char: str) -> str:
     """Any run of characters but `char`."""
     escaped = "\\" + char if char in "\\]^-" else char
     return f"[^{escaped}]*"
+
+
+def _lazy_without(literal: str) -> str:
+    """A field next to the greedy text with only `literal` between them never holds that literal in the match
+    Python's regex engine finds: after the text, the text would have taken it (it tries longest first); before the
+    text, the field ends at the first place the text can start. Saying so keeps a line that does not match from
+    costing time quadratic in its length (each end of the text times each end of the field)."""
+    if len(literal) == 1:
+        return _not(literal) + "?"
+    return rf"(?:(?!{_literal(literal)}).)*?"
 
 
 class LayoutError(ValueError):
@@ -120,6 +142,18 @@ def _tokens(layout: str) -> list[tuple[str, str]]:
     return merged
 
 
+def _check_ends(tokens: list[tuple[str, str]]) -> None:
+    """Refuse a field that may hold spaces followed by a literal it could hold: its value would swallow the
+    separator and every field after it would shift ("%p %P" with the sender "Acme Bank")."""
+    for (kind, code), following in itertools.pairwise(tokens):
+        if kind == "esc" and code in SPACED and following[0] == "lit":
+            first = following[1][0]
+            if first.isalnum() or first in " -_.+":  # a tab is fine: no sender or account holds one
+                raise LayoutError(f"a separator {SPACED[code]} cannot hold after %{code}: its value may contain "
+                                  f"{first!r} (e.g. a sender \"Acme Bank\"), so the fields after it would shift; "
+                                  f"use \"|\" or brackets (\"[%{code}]\") instead")
+
+
 def compile_layout(layout: str) -> str:
     """The line regex (as text) for a Kannel access-log-format; raises LayoutError saying what is wrong."""
     if not isinstance(layout, str) or not layout.strip():
@@ -129,9 +163,13 @@ def compile_layout(layout: str) -> str:
     missing = [f"%{code} ({why})" for code, why in REQUIRED.items() if code not in codes]
     if missing:
         raise LayoutError(f"a layout the kannel rules can read; it lacks {'; '.join(missing)}")
+    if codes & {"b", "a"} and "c" not in codes:
+        raise LayoutError(f"a layout with the text (%b or %a) to have {CODING}")
+    _check_ends(tokens)
     names = {code: ESCAPES[code][0] for code in codes}
     if "b" not in codes and "a" in codes:  # the squeezed text is the body when the layout has no %b
         names["a"] = "text"
+    greedy = next((i for i, (kind, value) in enumerate(tokens) if kind == "esc" and names[value] == "text"), None)
     parts = [PREFIX]
     captured: set[str] = set()
     for i, (kind, value) in enumerate(tokens):
@@ -142,11 +180,13 @@ def compile_layout(layout: str) -> str:
         following = tokens[i + 1] if i + 1 < len(tokens) else None
         if shape == _TEXT:
             # the text takes what the other fields leave (greedy); another text-like field stops as early as it can
-            shape = ".*" if name == "text" and name not in captured else ".*?"
+            shape = ".*" if i == greedy else ".*?"
         elif shape == _LAZY:
             shape = ".*?"
         elif shape == _FREE:
             shape = _not(following[1][0]) if following and following[0] == "lit" else ".*?"
+        if shape == ".*?" and greedy is not None and abs(i - greedy) == 2 and tokens[(i + greedy) // 2][0] == "lit":
+            shape = _lazy_without(tokens[(i + greedy) // 2][1])
         # a code used twice is matched again, captured once
         parts.append(f"(?:{shape})" if name in captured else f"(?P<{name}>{shape})")
         captured.add(name)

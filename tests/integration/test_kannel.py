@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
 from agent.config import load
 from agent.formats import transforms as tf
@@ -228,10 +229,24 @@ def test_mo_is_inbound_received_with_its_ucs2_text_decoded(tmp_path):
     assert rec["message_created_at"] == "2026-11-27T00:13:40+00:00" and rec["segment_count"] == 1
 
 
-def test_mo_refused_by_the_white_list_is_a_rejected_inbound_message(tmp_path):
-    (rec,) = _records(_processor(tmp_path), MO_REFUSED)
-    assert (rec["status"], rec["direction"], rec["error_message"], rec["body"]) == (
-        "rejected", "inbound", "not white-listed SMS", "STOP")
+# gw/bb_smscconn.c writes "REJECTED - <reason>"; "REJECTED Receive SMS - <reason>" is read the same way
+@pytest.mark.parametrize(("event", "reason"), [
+    ("REJECTED Receive SMS - not white-listed SMS", "not white-listed SMS"),
+    ("REJECTED - not white-listed SMS", "not white-listed SMS"),
+    ("REJECTED - not white-regex-listed SMS", "not white-regex-listed SMS"),
+    ("REJECTED - black-listed SMS", "black-listed SMS"),
+    ("REJECTED - black-regex-listed SMS", "black-regex-listed SMS"),
+])
+def test_mo_refused_by_the_white_or_black_list_is_a_rejected_inbound_message(tmp_path, event, reason):
+    line = MO_REFUSED.replace("REJECTED Receive SMS - not white-listed SMS", event)
+    layout = "%l|%i|%F|%p|%P|%c|%d|%b"
+    pipes = f"{event}|vodafone_uk||+447700900999|88001|0|-1|STOP"
+    for processor, text in ((_processor(tmp_path / "default"), line),
+                            (_processor(tmp_path / "layout", extra=f"    options: {{access_log_format: '{layout}'}}\n"),
+                             pipes)):
+        (rec,) = _records(processor, text)
+        assert (rec["status"], rec["direction"], rec["error_message"], rec["body"]) == (
+            "rejected", "inbound", reason, "STOP")
 
 
 def test_non_message_lines_are_skipped_by_name_and_garbage_is_rejected(tmp_path):

@@ -33,7 +33,7 @@ LAYOUTS = {
     "default as a format string": DEFAULT,
     "text in the middle, pipes": "%t|%l|%i|%F|%p|%b|%P|%c|%d|%L|%I",
     "text first, tabs": "%b\t%l\t%i\t%F\t%p\t%P\t%c\t%d\t%L",
-    "spaces, text before the dlr-url": "%l %i %F %p %P %c %d %L %b <%R> %T",
+    "spaces, text before the dlr-url": "%l %i %F [%p] %P %c %d %L %b <%R> %T",
 }
 BERLIN = ZoneInfo("Europe/Berlin")
 _CAPTURE = re.compile(compile_layout(DEFAULT))

@@ -10,6 +10,7 @@ constructed from each provider's documented field lists.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from functools import cache
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.config import load
+from agent.config import ConfigError, load
 from agent.formats.source import Processor
 from agent.record import problem
 from tests.conftest import ROOT
@@ -215,8 +216,8 @@ SAMPLE_RECORDS: dict[str, list[dict[str, Any]]] = {
     # UNDELIV notification, inbound SMS, inbound MMS whose message is a media URL (no body)
     "commio": [
         {"id": "71c0b5e2-4d93-4a6f-8b17-e2c9d05a3f68", "provider": "commio", "status": "undeliv",
-         "direction": "outbound", "from_number": "+15125550122", "to_number": "+16465550175", "message_type": "SMS",
-         "error_code": "027"},
+         "direction": "outbound", "from_number": "+15125550122", "to_number": "+16465550175",
+         "error_code": "027"},  # no message_type: a notification does not say (it would overwrite an MMS)
         {"id": "0f6a2d81-93c4-4b7e-a5d0-8e1b7c29f346", "provider": "commio", "status": "received",
          "direction": "inbound", "from_number": "+16465550175", "to_number": "+15125550122",
          "body": "What time do you close today?", "segment_count": 1, "message_type": "SMS"},
@@ -234,6 +235,38 @@ def test_sample_webhooks_map_exactly(provider: str) -> None:
     assert sum(r.skipped for r in results) == SKIPPED_SAMPLE_LINES.get(provider, 0)
     assert all(len(r.records) <= 1 for r in results)
     assert [record for r in results for record in r.records] == SAMPLE_RECORDS[provider]
+
+
+_COUNT_KEY = re.compile(r"count|parts|units|segment|num_messages", re.IGNORECASE)
+
+
+def _count_paths(value: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Where a webhook carries a part count (smsCount, messageCount, NumSegments, Units, parts, ...)."""
+    found: list[tuple[str | int, ...]] = []
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in items:
+        if isinstance(key, str) and _COUNT_KEY.search(key) and isinstance(child, int | str) and child is not True:
+            found.append((*path, key))
+        found += _count_paths(child, (*path, key))
+    return found
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("bad", [0, -1, "0", "-1"])
+def test_a_count_of_zero_or_minus_one_is_left_out_and_the_record_is_kept(provider: str, bad: Any) -> None:
+    """Infobip sends smsCount 0 on a REJECTED report, IMImobile messageCount "-1" on Failed: an unknown count."""
+    changed = 0
+    for line in sample_lines(provider):
+        for path in _count_paths(orjson.loads(line)):
+            webhook = orjson.loads(line)
+            node = webhook
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = bad
+            out = records(provider, webhook)  # not refused; a count left out may be computed from the body
+            assert all(record.get("segment_count", 1) >= 1 for record in out), (path, out)
+            changed += 1
+    assert changed or provider in ("twilio", "vonage", "sinch", "cdyne", "commio", "tychron"), provider
 
 
 def test_parse_command_prints_the_sample_records() -> None:
@@ -801,12 +834,17 @@ def test_ringcentral_instant_sms_goes_to_the_target_recipient() -> None:
     assert one("ringcentral", untargeted)["to_number"] == "+15125550101"
 
 
-def test_ringcentral_message_store_events_are_skipped_not_refused() -> None:
+def test_ringcentral_message_store_and_other_events_are_skipped_not_refused() -> None:
     result = processor("ringcentral").run(sample_lines("ringcentral")[3])
     assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "message-store")
     other = orjson.loads(sample_lines("ringcentral")[3])
-    other["event"] = "/restapi/v1.0/account/~/extension/~/presence"
-    assert processor("ringcentral").run(orjson.dumps(other).decode()).reject == "no rule matched"
+    for event in ("/restapi/v1.0/account/~/extension/~/presence", "/restapi/v1.0/account/~/a2p-sms/batches",
+                  "/restapi/v1.0/account/~/a2p-sms/opt-outs", "/restapi/v1.0/account/~/telephony/sessions"):
+        result = processor("ringcentral").run(orjson.dumps({**other, "event": event}).decode())
+        assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "other-event"), event
+    # no RingCentral event URI: not a RingCentral notification at all
+    assert processor("ringcentral").run(orjson.dumps({**other, "event": "presence"}).decode()).reject == (
+        "no rule matched")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -863,6 +901,16 @@ def test_cdyne_numbers_are_nanp_whatever_the_default_country(tmp_path: Path) -> 
     assert (record["from_number"], record["to_number"]) == ("+18045550131", "+18045550172")
 
 
+def test_default_country_no_read_by_yaml_as_false_says_to_quote_it(tmp_path: Path) -> None:
+    config = tmp_path / "cdyne.yaml"
+    config.write_text(f"sources:\n  - name: c\n    format: cdyne\n    paths: [{tmp_path}/x]\n    default_country: NO\n")
+    with pytest.raises(ConfigError) as err:
+        load(config)
+    assert err.value.key == "sources[c].default_country" and 'quote it: "NO"' in err.value.expected
+    config.write_text(config.read_text().replace("NO", '"NO"'))
+    assert load(config).sources[0].default_country == "NO"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # IMImobile / Webex Connect
 # ---------------------------------------------------------------------------------------------------------------
@@ -885,6 +933,17 @@ def test_imimobile_inbound_to_a_short_code_without_a_service() -> None:
     assert one("imimobile", inbound) == {
         **{k: v for k, v in SAMPLE_RECORDS["imimobile"][2].items() if k != "message_profile_id"},
         "to_number": "60777"}
+
+
+def test_imimobile_inbound_needs_a_sender_or_a_text_besides_its_transid() -> None:
+    inbound = orjson.loads(sample_lines("imimobile")[2])
+    expected = SAMPLE_RECORDS["imimobile"][2]
+    without_sender = {k: v for k, v in inbound.items() if k != "oa"}
+    assert one("imimobile", without_sender) == {k: v for k, v in expected.items() if k != "from_number"}
+    assert one("imimobile", {k: v for k, v in inbound.items() if k != "message"}) == {
+        k: v for k, v in expected.items() if k not in ("body", "segment_count")}
+    result = processor("imimobile").run(orjson.dumps({"transid": "t1", "status": "x"}).decode())
+    assert result.records == [] and result.reject is not None and "no rule" in result.reject, result.reject
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -917,6 +976,12 @@ def test_tychron_final_mms_report_and_a_billing_record() -> None:
     report = {**orjson.loads(sample_lines("tychron")[3]), "status_code": "Retrieved"}
     assert one("tychron", report) == {**SAMPLE_RECORDS["tychron"][3], "status": "retrieved",
                                       "message_finalized_at": "2024-07-09T14:30:10.861274+00:00"}
+    for word in ("Unrecognized", " unrecognised ", "REJECTED "):  # both spellings; spaces around the word
+        assert one("tychron", {**report, "status_code": word}) == {
+            **SAMPLE_RECORDS["tychron"][3], "status": word.strip().lower(),
+            "message_finalized_at": "2024-07-09T14:30:10.861274+00:00"}
+    receipt = {**orjson.loads(sample_lines("tychron")[1]), "delivery_status": " Delivered "}
+    assert one("tychron", receipt)["status"] == "delivered" and "message_finalized_at" in one("tychron", receipt)
     result = processor("tychron").run(sample_lines("tychron")[4])
     assert (result.records, result.reject, result.skipped, result.rule) == ([], None, True, "cdr")
 

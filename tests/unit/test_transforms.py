@@ -652,6 +652,8 @@ def test_esme_status(value: object, expected: str | None) -> None:
         ("ESME_RINVSRCADR", "final"),
         ("_SMS.SUCCESS", "final"),
         ("  Delivered ", "final"),
+        ("Unrecognised", "final"),  # MM4/MM7, both spellings (Tychron MMS reports)
+        ("Unrecognized", "final"),
         ("frobnicated", "unknown"),
         ("", "unknown"),
     ],
@@ -865,6 +867,14 @@ def test_mime_text_finds_and_decodes_the_text_part() -> None:
     latin = base64.b64encode("café".encode("latin-1")).decode()
     assert t.mime_text(_part('text/plain; charset="iso-8859-1"', latin, "base64")) == "café"
     assert t.mime_text(_part("TEXT/PLAIN", "as written")) == "as written"
+
+
+@pytest.mark.parametrize(("charset", "text"), [("base64", None), ("hex", None), ("zlib", None), ("rot13", None),
+                                               ("bz2", None), ("no-such-charset", "Dent 🚗")])
+def test_mime_text_of_a_charset_that_is_no_text_encoding_is_unknown(charset: str, text: str | None) -> None:
+    """A bytes-to-bytes codec as charset loses the body, nothing else; an unknown charset is read as UTF-8."""
+    body = base64.b64encode("Dent 🚗".encode()).decode()
+    assert t.mime_text(_part(f"text/plain; charset={charset}", body, "base64")) == text
 
 
 @pytest.mark.parametrize("part", [

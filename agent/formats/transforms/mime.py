@@ -45,6 +45,8 @@ def _decode(body: Any, encoding: Any, ctype: str) -> str | None:
         text = base64.b64decode(body, validate=False).decode(charset)
     except (binascii.Error, ValueError):  # not base64, or not text in its charset (UnicodeDecodeError)
         return None
+    except LookupError:  # charset=base64, hex, zlib, rot13...: a codec of bytes, not of text; only the body is lost
+        return None
     return text or None
 
 

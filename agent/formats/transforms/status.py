@@ -29,7 +29,7 @@ _FINAL = (
     "deliveryfailed sendingfailed deliveredtodevice undelivordeleted senderexceededcarrierthrottle "
     "recipientexceededcarrierthrottle senderandrecipentexceededcarrierthrottle "
     "invalidmessageformatortextmsgcontentsizeexceeded badaddress invalidrouting carriererrorunknown "
-    "retrieved indeterminate unrecognised"
+    "retrieved indeterminate unrecognised unrecognized"
 )
 _STATUS_CLASSES: dict[str, str] = {
     **dict.fromkeys(_PENDING.split(), "pending"),
