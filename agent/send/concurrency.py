@@ -40,7 +40,7 @@ RTT_TOLERANCE = 1.0  # a window mean up to twice the no-load RTT is not congesti
 RTT_SLACK = 0.005  # s; nor a few ms more: on loopback that is the agent's own event loop, not Volt
 BASE_DRIFT_S = 30.0  # s; a higher RTT that lasts becomes the no-load RTT over about this long
 INITIAL_LIMIT = 10  # requests in flight at the start: low, yet ten times what one request at a time would ship
-MAX_STEP = 64  # most new requests (so connections) one window may add in slow start
+MAX_STEP = 32  # most new requests (so connections) one window may add in slow start
 MIN_WINDOW = 0.005  # s; on loopback an RTT window of a few answers says nothing
 
 

@@ -43,7 +43,7 @@ def test_slow_start_doubles_then_steps_by_at_most_max_step_up_to_the_ceiling():
     for _ in range(30):
         _round(ctl, clock, lambda: 0.1)
         limits.append(ctl.limit)
-    assert INITIAL_LIMIT == 10 and limits[:6] == [10, 20, 40, 80, 144, 208]
+    assert INITIAL_LIMIT == 10 and limits[:6] == [10, 20, 40, 72, 104, 136]
     steps = [b - a for a, b in itertools.pairwise(limits)]
     assert max(steps) <= MAX_STEP, "never more than MAX_STEP new connections a window"
     assert limits[-1] == 512 and max(limits) == 512
