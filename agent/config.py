@@ -91,6 +91,9 @@ class _Section:
             if required:
                 raise self.error(name, "is required (a string)")
             return None
+        if isinstance(value, bool):  # YAML 1.1 reads unquoted yes/no/on/off (and NO, Norway) as booleans
+            raise self.error(name, f"a string, got {str(value).lower()}: YAML reads an unquoted yes, no, on or off "
+                                   f'(NO for Norway too) as {str(value).lower()}; quote it: "NO"')
         if not isinstance(value, str) or (required and not value.strip()):
             raise self.error(name, f"a non-empty string, got {value!r}")
         if choices and value not in choices:
@@ -273,9 +276,6 @@ def _source(file: Path, index: int, data: Any, names: set[str]) -> SourceConfig:
             "".encode(enc)
         except LookupError:
             raise s.error(enc_name, f"a Python codec name such as utf-8 or latin-1, got {enc!r}") from None
-    if s.raw("default_country") is False:  # YAML 1.1 reads an unquoted NO (Norway) as false
-        raise s.error("default_country", 'an ISO 3166 two-letter code such as GB or US, got false: YAML reads an '
-                                         'unquoted NO (Norway) as false; quote it: "NO"')
     country = s.str("default_country")
     if country is not None and not re.fullmatch(r"[A-Z]{2}", country):
         raise s.error("default_country", f"an ISO 3166 two-letter code such as GB or US, got {country!r}")
