@@ -14,14 +14,15 @@ from typing import Any
 
 from agent.formats.transforms import is_final
 
+STATUS_WORDS_MAX = 1024
+
 
 class FinalStatusMemory:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._final: OrderedDict[str, None] = OrderedDict()
         self.stripped = 0
-        self._is_final: dict[str, bool] = {}  # status word -> final?; a handful of distinct words
-
+        self._is_final: dict[str, bool] = {}  # status word -> final?; usually a handful of distinct words
 
     def __call__(self, record: dict[str, Any]) -> None:
         self.apply((record,))
@@ -39,6 +40,8 @@ class FinalStatusMemory:
             rid = record["id"]
             final_status = finals.get(status)
             if final_status is None:
+                if len(finals) >= STATUS_WORDS_MAX:  # a source that writes free text as its status: stay bounded
+                    finals.clear()
                 final_status = finals[status] = is_final(status)
             if final_status:
                 if rid in final:
