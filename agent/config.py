@@ -23,6 +23,8 @@ DEFAULT_STATE_DIR = "/var/lib/volt-agent"
 DEFAULT_ENDPOINT = "https://v1.insights.api.textvolt.com/data/messages"
 # 100 ms away, 3,000 records/s need about 330 requests in flight; 512 leaves room for 50-150 ms (README: Performance)
 DEFAULT_MAX_CONCURRENCY = 512
+# Queue lanes, connections and their buffers are sized by the ceiling at start: a typo must not allocate gigabytes
+CONCURRENCY_LIMIT = 10_000
 
 
 class ConfigError(Exception):
@@ -322,8 +324,8 @@ def _concurrency(v: _Section) -> int | None:
     value = v.raw("concurrency", "auto")
     if value == "auto":
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise v.error("concurrency", f"auto or a whole number >= 1, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= CONCURRENCY_LIMIT:
+        raise v.error("concurrency", f"auto or a whole number >= 1, got {value!r}; at most {CONCURRENCY_LIMIT:,}")
     return value
 
 
@@ -353,6 +355,8 @@ def _volt(file: Path, top: _Section) -> VoltConfig:
             "(for the local stand-in only)",
         )
     max_concurrency = v.int("max_concurrency", DEFAULT_MAX_CONCURRENCY, minimum=1)
+    if max_concurrency > CONCURRENCY_LIMIT:
+        raise v.error("max_concurrency", f"a whole number >= 1, got {max_concurrency}; at most {CONCURRENCY_LIMIT:,}")
     min_concurrency = v.int("min_concurrency", 1, minimum=1)
     if min_concurrency > max_concurrency:
         raise v.error("min_concurrency", f"a whole number no larger than max_concurrency ({max_concurrency}), "

@@ -117,8 +117,11 @@ class Controller:
             self.slow_start = True
 
     def _decrease(self) -> None:
+        """Cut the limit; the RTTs sampled so far were of requests sent before the cut, so they no longer count."""
         self.limit = max(self.floor, int(self.limit * DECREASE_RATIO))
         self.epoch += 1
+        self._count = 0
+        self._sum = 0.0
 
     def _increase(self) -> None:
         step = min(self.limit, MAX_STEP) if self.slow_start else 1

@@ -129,14 +129,19 @@ class RecordQueue:
         self._busy[lane] = True
         return self._lanes[lane].popleft()
 
-    def finish(self, env: Envelope) -> None:
-        """The record is accepted, dead-lettered or abandoned at shutdown: free its room and its lane."""
+    def finish(self, env: Envelope, *, release_lane: bool = True) -> None:
+        """The record is accepted, dead-lettered or abandoned at shutdown: free its room and its lane.
+
+        `release_lane=False` (its delivery died of a bug, the agent is stopping): the lane stays busy, so a later
+        record of that id is not sent before this one, which is read again after the restart.
+        """
         self.records -= 1
         self.bytes -= len(env.body)
-        lane = self.lane(env.id)
-        self._busy[lane] = False
-        if self._lanes[lane]:
-            self._make_ready(lane)
+        if release_lane:
+            lane = self.lane(env.id)
+            self._busy[lane] = False
+            if self._lanes[lane]:
+                self._make_ready(lane)
         self._wake()
         if self.records == 0:
             self._idle.set()

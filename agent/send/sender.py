@@ -145,10 +145,17 @@ class ProbeGate:
         self._changed = asyncio.Event()
 
     async def turn(self, who: object) -> None:
-        while self.down and self.holder not in (None, who):
+        while not self.admits(who):
             await self._changed.wait()
-        if self.down:
-            self.holder = who
+
+    def admits(self, who: object) -> bool:
+        """Whether `who` may send now: Volt is up, or `who` is (now) the one probing it."""
+        if not self.down:
+            return True
+        if self.holder not in (None, who):
+            return False
+        self.holder = who
+        return True
 
     def failed(self, who: object) -> None:
         if not self.down:
@@ -320,8 +327,7 @@ class Sender:
         while True:
             env = await queue.get()
             try:
-                await self.gate.turn(env)
-                await self.slots.acquire()
+                await self._admitted(env)
             except BaseException:  # cancelled at shutdown: the line stays unacknowledged
                 queue.finish(env)
                 raise
@@ -329,11 +335,24 @@ class Sender:
             self._deliveries.add(task)
             task.add_done_callback(partial(self._delivered, env=env))
 
+    async def _admitted(self, env: Envelope) -> None:
+        """Wait for the gate, then for a slot. Volt may go down while a record waits for its slot, so the gate is
+        asked again once the slot is taken: during an outage only the probe is sent, never the waiters too."""
+        while True:
+            await self.gate.turn(env)
+            await self.slots.acquire()
+            if self.gate.admits(env):
+                return
+            self.controller.abandon()
+            self.slots.wake()
+
     def _delivered(self, task: asyncio.Task[None], env: Envelope) -> None:
-        """Free the record's room and lane; acknowledge its line only if it was settled (not cancelled, no bug)."""
+        """Free the record's room and lane; acknowledge its line only if it was settled (not cancelled, no bug).
+        A delivery that died of a bug keeps its lane: the agent stops, and that id's later records wait."""
         self._deliveries.discard(task)
-        self.queue.finish(env)
-        if task.cancelled() or task.exception() is not None:
+        died = not task.cancelled() and task.exception() is not None
+        self.queue.finish(env, release_lane=not died)
+        if task.cancelled() or died:
             self._task_done(task, env)
             return
         if env.pending is not None:
@@ -398,8 +417,7 @@ class Sender:
         first = True
         while True:
             if not first:
-                await self.gate.turn(env)
-                await self.slots.acquire()
+                await self._admitted(env)
             first = False
             answer, outcome, others_accepted = await self._attempt(env)
             env.attempts += 1

@@ -187,3 +187,22 @@ def test_a_429_ends_slow_start_even_for_a_request_sent_before_a_cut():
     ctl.finish(Signal.BACK_PRESSURE, 0.001, old)  # a 429 for the request sent before that cut
     assert ctl.limit == limit, "not cut twice for one overload"
     assert not ctl.slow_start, "but growth is careful from now on"
+
+
+def test_a_cut_forgets_the_rtts_sampled_before_it():
+    """Slow answers that came back before a 429 cut belong to the old limit: they must not cut it once more."""
+    ctl, clock = _controller()
+    for _ in range(3):
+        _round(ctl, clock, lambda: 0.05)
+    epoch = ctl.epoch
+    for _ in range(5):  # slow answers, still inside the window
+        ctl.start()
+        clock.now += 0.001
+        ctl.finish(Signal.ACCEPTED, 5.0, epoch)
+    ctl.start()
+    ctl.finish(Signal.BACK_PRESSURE, 0.001, epoch)
+    cut = ctl.limit
+    clock.now += 1.0  # the window ends with no sample taken since the cut
+    ctl.start()
+    ctl.finish(Signal.ACCEPTED, 0.05, ctl.epoch)
+    assert ctl.limit == cut and ctl.epoch == epoch + 1

@@ -103,6 +103,8 @@ def test_concurrency_is_auto_by_default_or_a_fixed_number(tmp_path):
     ("  concurrency: 0\n", "volt.concurrency", "auto or a whole number >= 1"),
     ("  concurrency: true\n", "volt.concurrency", "auto or a whole number >= 1"),
     ("  max_concurrency: 0\n", "volt.max_concurrency", "a whole number >= 1"),
+    ("  max_concurrency: 100000\n", "volt.max_concurrency", "a whole number >= 1, got 100000; at most 10,000"),
+    ("  concurrency: 100000\n", "volt.concurrency", "auto or a whole number >= 1, got 100000; at most 10,000"),
     ("  min_concurrency: 20\n  max_concurrency: 10\n", "volt.min_concurrency", "no larger than max_concurrency (10)"),
 ])
 def test_a_bad_concurrency_setting_names_the_key(tmp_path, volt, key, expected):
