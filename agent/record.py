@@ -72,7 +72,7 @@ def clean(record: dict[str, Any]) -> dict[str, Any]:
 def _date_problem(key: str, value: str) -> str | None:
     if value in _GOOD_DATES:
         return None
-    if not _ISO.match(value):
+    if not _ISO.fullmatch(value):  # `$` alone would let a final newline through
         return f"field {key!r} is not an ISO 8601 date-time: {value[:40]!r}"
     if not _OFFSET.search(value):
         return f"field {key!r} has no UTC offset: {value!r}"

@@ -97,10 +97,14 @@ def csv_parser(spec: Mapping[str, Any]) -> tuple[LineParser, tuple[str, ...]]:
             if sorted(got) == sorted(folded):  # the file's columns are not in the configured order: no row fits
                 return (f"invalid CSV: header differs from columns: the file has {', '.join(v.strip() for v in values)}"
                         f"; columns: says {', '.join(columns)}")
-        # whitespace alone is no value: left out like an empty one (invariant 2)
-        return {c: None if not v or v.isspace() else v for c, v in zip(columns, values)}  # noqa: B905 (equal widths)
+        return {c: None if _no_value(v) else v for c, v in zip(columns, values)}  # noqa: B905 (equal widths)
 
     return parse, columns
+
+
+def _no_value(value: str) -> bool:
+    """Empty, or whitespace alone: an unknown value, left out of the fields (invariant 2), in CSV and kv alike."""
+    return not value or value.isspace()
 
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r"}
@@ -118,10 +122,10 @@ def _unescape(value: str) -> str:
 def kv_parser(spec: Mapping[str, Any]) -> LineParser:
     """`{type: kv, separator: " ", assign: "="}`: pairs like logfmt's `level=info msg="sent ok" id=42`.
 
-    Values may be quoted with double quotes (backslash escapes inside). A key without a value, or with an empty
-    one, is left out. A dotted key (`sms.id=5`) is also reachable as a path (`$sms.id`): it is nested (`_nest` says
-what happens when a plain key has the same name). A line
-    with a pair that is not key=value, or an unterminated quote, is refused with the column where it went wrong.
+    Values may be quoted with double quotes (backslash escapes inside). A key without a value, or with an empty or
+    blank one, is left out. A dotted key (`sms.id=5`) is also reachable as a path (`$sms.id`): it is nested (`_nest`
+    says what happens when a plain key has the same name). A line with a pair that is not key=value, or an
+    unterminated quote, is refused with the column where it went wrong.
     """
     _known(spec, "separator", "assign")
     separator = _char(spec, "separator", " ")
@@ -156,7 +160,7 @@ what happens when a plain key has the same name). A line
                 value = _unescape(quoted)
             elif trailing:
                 value = value.rstrip()
-            if not value:
+            if _no_value(value):
                 continue
             if "." in name or (nested and isinstance(fields.get(name), dict)):
                 _nest(fields, name, value)

@@ -107,7 +107,8 @@ def _logfmt(pairs: dict[str, str], separator: str = " ", assign: str = "=") -> s
 def test_kv_pairs_come_back_with_quotes_and_escapes_undone_and_empty_values_left_out(pairs, style):
     separator, assign = style
     line = _logfmt(pairs, separator, assign)
-    assert kv_parser({"separator": separator, "assign": assign})(line) == {k: v for k, v in pairs.items() if v}
+    want = {k: v for k, v in pairs.items() if v and not v.isspace()}  # blank is no value, as in CSV
+    assert kv_parser({"separator": separator, "assign": assign})(line) == want
 
 
 def test_kv_with_other_separators_dotted_keys_and_bare_keys():
@@ -214,3 +215,7 @@ def test_parser_options_that_cannot_work_are_config_errors_naming_the_key(tmp_pa
         _processor(tmp_path, parser, rules)
     assert err.value.key == key and expected in err.value.expected, err.value
 
+
+
+def test_kv_whitespace_alone_is_no_value_as_in_csv() -> None:
+    assert kv_parser({})('id=1 status=" " body="\t" to=x') == {"id": "1", "to": "x"}

@@ -30,7 +30,7 @@ from agent.config import load
 from agent.formats import mapping
 from agent.formats.source import Processor, preset_names
 from agent.formats.transforms import times
-from agent.record import ShapeCheck
+from agent.record import ShapeCheck, problem
 from agent.status_memory import FinalStatusMemory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,3 +166,8 @@ def test_dry_run_job_prints_what_the_reference_maps(tmp_path, monkeypatch, fmt):
     got = proc.stdout.splitlines()
     assert len(want) > 1000
     assert got == want
+
+
+def test_a_date_with_a_final_newline_breaks_the_contract() -> None:
+    record = {"id": "a", "provider": "twilio", "message_created_at": "2026-01-01T00:00Z\n"}
+    assert problem(record) is not None and ShapeCheck()(record) is not None
