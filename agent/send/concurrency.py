@@ -55,19 +55,17 @@ class Signal(Enum):
 class Controller:
     """The current `limit` on requests in flight, between `floor` and `ceiling`, and the requests in flight.
 
-    A `fixed` limit never moves: `volt.concurrency: N` as before. Callers take a slot with `start()` while
-    `in_flight < limit`, note `epoch` when the request goes out, and give the slot back with `finish()`
-    (or `abandon()` when the request was cancelled and has no answer).
+    A limit whose floor is its ceiling never moves: `volt.concurrency: N` as before. Callers take a slot with
+    `start()` while `in_flight < limit`, note `epoch` when the request goes out, and give the slot back with
+    `finish()` (or `abandon()` when the request was cancelled and has no answer).
     """
 
-    def __init__(self, floor: int, ceiling: int, *, fixed: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, floor: int, ceiling: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         if not 1 <= floor <= ceiling:
             raise ValueError(f"need 1 <= floor <= ceiling, got floor {floor}, ceiling {ceiling}")
         self.floor = floor
         self.ceiling = ceiling
-        self.fixed = fixed
-        self.limit = ceiling if fixed else min(ceiling, max(floor, INITIAL_LIMIT))
+        self.limit = min(ceiling, max(floor, INITIAL_LIMIT))
         self.in_flight = 0
         self.epoch = 0  # decreases so far; a request remembers the epoch it was sent in
         self.slow_start = True
@@ -76,6 +74,11 @@ class Controller:
         self._clock = clock
         self._window_end = clock()
         self._reset_window()
+
+    @property
+    def fixed(self) -> bool:
+        """A floor equal to the ceiling leaves the limit nothing to learn."""
+        return self.floor == self.ceiling
 
     def _reset_window(self) -> None:
         self._count = 0

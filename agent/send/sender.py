@@ -254,7 +254,7 @@ class Sender:
         if cfg.concurrency is None:
             self.controller = Controller(cfg.min_concurrency, cfg.max_concurrency)
         else:
-            self.controller = Controller(cfg.concurrency, cfg.concurrency, fixed=True)
+            self.controller = Controller(cfg.concurrency, cfg.concurrency)
         self.slots = Slots(self.controller)
         self._limit_logged = (self.controller.limit, time.monotonic())
         metrics.concurrency_limit.set(self.controller.limit)

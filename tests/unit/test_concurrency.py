@@ -154,7 +154,7 @@ def test_after_an_outage_the_limit_climbs_back_within_seconds():
 
 
 def test_a_fixed_limit_never_moves():
-    ctl, clock = _controller(8, 8, fixed=True)
+    ctl, clock = _controller(8, 8)
     for signal in (Signal.ACCEPTED, Signal.BACK_PRESSURE, Signal.ACCEPTED):
         for _ in range(5):
             _round(ctl, clock, lambda: 0.1, signal)

@@ -139,7 +139,7 @@ def test_rate_limiter_spaces_requests_evenly():
 
 def test_slots_keep_in_flight_within_the_limit_first_come_first_served_and_survive_a_cancel():
     async def scenario() -> list[int]:
-        ctl = Controller(2, 2, fixed=True)
+        ctl = Controller(2, 2)
         slots = Slots(ctl)
         order: list[int] = []
         await slots.acquire()
