@@ -30,7 +30,7 @@ from agent.ops.metrics import AgentMetrics
 from agent.ops.notify import Notifier, watchdog_interval, watchdog_loop
 from agent.secrets import Secret
 from agent.send.deadletter import DeadLetters
-from agent.send.queue import LANES, RecordQueue
+from agent.send.queue import RecordQueue
 from agent.status_memory import FinalStatusMemory
 
 if TYPE_CHECKING:  # aiohttp is imported only when sending or serving metrics: a dry run starts faster
@@ -269,8 +269,7 @@ class Agent:
                 from agent.send.sender import Sender
 
                 assert self.token is not None
-                self.queue = RecordQueue(cfg.queue_max_records, cfg.queue_max_bytes,
-                                         lanes=max(LANES, 2 * cfg.volt.ceiling))
+                self.queue = RecordQueue(cfg.queue_max_records, cfg.queue_max_bytes)
                 self.sender = await stack.enter_async_context(
                     Sender(cfg.volt, self.token, self.queue, DeadLetters(cfg.dead_letter), self.metrics,
                            on_failure=self._failed))

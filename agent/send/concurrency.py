@@ -5,11 +5,17 @@ know in advance. Like TCP's congestion window, and after Vector's Adaptive Reque
 the limit is adjusted once per RTT window:
 
 - slow start: from INITIAL_LIMIT (TCP's initial window of ten segments; the floor or ceiling if that is
-  above or below it), the limit doubles each window (at most +MAX_STEP once it is large, so hundreds
-  of new connections and TLS handshakes never start at once) while the RTT stays flat, every answer is an
-  acceptance and the limit was actually used; it ends at the first back-pressure answer;
-- then additive increase, +1 per window, under the same conditions, so the limit stays close to a capacity
-  Volt enforced with a 429;
+  above or below it), the limit doubles each window while the RTT stays flat, every answer is an acceptance
+  and the limit was actually used; it ends at the first back-pressure answer. Once the limit is large a window
+  adds at most RAMP_PER_S new requests per second of RTT, and never more than MAX_STEP: so hundreds of new
+  connections and TLS handshakes never start at once, a distant Volt (100 ms: +64 a window) is reached in about
+  a second, and on loopback, where a window lasts a few ms and a handful in flight is all the agent's CPU can
+  use, the limit climbs no faster in time than it does to a distant Volt;
+- then, under the same conditions, back to just below the limit at which Volt last pushed back, in halving
+  steps (BIC's binary search, the ancestor of Linux's CUBIC), and it holds there for PROBE_AFTER_S before it
+  asks for more, +1 per window. A Volt serving a fixed number at once is so used at about its capacity, and
+  refuses one request every second or so instead of every few windows (each refused record waits its
+  Retry-After, and the 429s are what the API's owner sees);
 - multiplicative decrease on back-pressure (429, 5xx, timeouts, dropped connections) and when a window's mean
   RTT is clearly above the no-load RTT (the lowest window mean, drifting up over BASE_DRIFT_S so a new route is
   followed, as in TCP Vegas): more than (1 + RTT_TOLERANCE) times it plus RTT_SLACK. So 0-20 ms of jitter on
@@ -37,10 +43,12 @@ from enum import Enum
 DECREASE_RATIO = 0.9  # Vector's default: keeps the limit high without holding it too high under adverse conditions
 EWMA_ALPHA = 0.4  # weight of the newest window in the long-run RTT (Vector's default)
 RTT_TOLERANCE = 1.0  # a window mean up to twice the no-load RTT is not congestion
-RTT_SLACK = 0.005  # s; nor a few ms more: on loopback that is the agent's own event loop, not Volt
+RTT_SLACK = 0.002  # s; nor a few ms more: on loopback that is the agent's own event loop, not Volt
 BASE_DRIFT_S = 30.0  # s; a higher RTT that lasts becomes the no-load RTT over about this long
 INITIAL_LIMIT = 10  # requests in flight at the start: low, yet ten times what one request at a time would ship
-MAX_STEP = 32  # most new requests (so connections) one window may add in slow start
+MAX_STEP = 64  # most new requests (so connections) one window may add in slow start
+RAMP_PER_S = 640  # and at most this many per second of RTT: +64 a window at 100 ms, +3 at 5 ms
+PROBE_AFTER_S = 1.0  # s at the limit below the last push-back before asking Volt for more
 MIN_WINDOW = 0.005  # s; on loopback an RTT window of a few answers says nothing
 
 
@@ -71,6 +79,8 @@ class Controller:
         self.slow_start = True
         self.rtt: float | None = None  # long-run RTT, an EWMA of window means (s): the window length
         self.base: float | None = None  # the no-load RTT (s)
+        self.pushed_back_at: int | None = None  # the limit when Volt last answered with back-pressure
+        self._pushed_back_when = 0.0
         self._clock = clock
         self._window_end = clock()
         self._reset_window()
@@ -107,8 +117,9 @@ class Controller:
                 self._sum += rtt
         elif signal is Signal.BACK_PRESSURE:
             self._back_pressure = True
-            self.slow_start = False  # Volt pushed back: from now on only +1 a window
+            self.slow_start = False  # Volt pushed back: from now on back below that limit, then +1 a window
             if epoch == self.epoch:  # sent under the current limit, and still too much
+                self.pushed_back_at, self._pushed_back_when = self.limit, self._clock()
                 self._decrease()
         now = self._clock()
         if now >= self._window_end:
@@ -126,8 +137,17 @@ class Controller:
         self._count = 0
         self._sum = 0.0
 
-    def _increase(self) -> None:
-        step = min(self.limit, MAX_STEP) if self.slow_start else 1
+    def _increase(self, rtt: float, now: float) -> None:
+        if self.slow_start:
+            step = min(self.limit, MAX_STEP, max(1, round(RAMP_PER_S * rtt)))
+        elif self.pushed_back_at is None:
+            step = 1
+        elif (below := self.pushed_back_at - 1 - self.limit) > 0:
+            step = max(1, below // 2)
+        elif now - self._pushed_back_when < PROBE_AFTER_S:
+            return
+        else:
+            step = 1
         self.limit = min(self.ceiling, self.limit + step)
 
     def congested(self, current: float) -> bool:
@@ -142,7 +162,7 @@ class Controller:
             if self.congested(current):
                 self._decrease()
             elif self._used and not self._back_pressure:
-                self._increase()
+                self._increase(current, now)
             window = max(self.rtt or 0.0, MIN_WINDOW)
             if self.rtt is None or self.base is None:
                 self.rtt = self.base = current

@@ -1,11 +1,12 @@
-"""The bounded queue between readers and the sender, in lanes by message id.
+"""The bounded queue between readers and the sender, in one lane per message id.
 
 Limits in records and bytes count everything not yet finished (waiting, in flight or waiting for a retry), so
 memory stays flat through any outage: when full, `put()` waits, and that wait reaches the file reader
-(invariant 4). Records for one id always land in the same lane. A lane whose record is out (in flight or
-waiting for a retry) is busy: `get()` hands out the oldest record of the next ready lane, and `finish()` makes
-the lane ready again. So an id is never in flight twice and its records arrive as written (invariant 3),
-however many requests are in flight: the number of lanes does not depend on the concurrency limit.
+(invariant 4). Each id queued or out has its own FIFO lane, so the lanes are bounded by the records. A lane whose
+record is out (in flight or waiting for a retry) is busy: `get()` hands out the oldest record of the next ready
+lane, and `finish()` makes the lane ready again (or drops it when empty). So an id is never in flight twice and its
+records arrive as written (invariant 3), however many requests are in flight, and no id ever waits behind another:
+lanes shared by a hash made the last records of a run trickle out one lane at a time (one RTT each).
 """
 
 from __future__ import annotations
@@ -37,37 +38,30 @@ class Envelope:
         return orjson.loads(self.body)
 
 
-LANES = 1024  # enough that ids rarely wait behind another id even with the default ceiling of requests in flight
-
-
 class RecordQueue:
-    """`lanes` FIFO lanes sharing one budget of `max_records` and `max_bytes` (encoded bodies).
+    """Lanes of records by id, sharing one budget of `max_records` and `max_bytes` (encoded bodies).
 
     A single record larger than `max_bytes` is still admitted when the queue is empty, so it cannot
     wedge the reader forever. `peak_records`/`peak_bytes` are the high-water marks, the evidence that
     the bounds held through an outage.
     """
 
-    def __init__(self, max_records: int, max_bytes: int, lanes: int = LANES) -> None:
-        if lanes < 1 or max_records < 1 or max_bytes < 1:
-            raise ValueError("lanes, max_records and max_bytes must all be at least 1")
-        self.lanes = lanes
+    def __init__(self, max_records: int, max_bytes: int) -> None:
+        if max_records < 1 or max_bytes < 1:
+            raise ValueError("max_records and max_bytes must both be at least 1")
         self.max_records = max_records
         self.max_bytes = max_bytes
         self.records = 0
         self.bytes = 0
         self.peak_records = 0
         self.peak_bytes = 0
-        self._lanes: list[deque[Envelope]] = [deque() for _ in range(lanes)]
-        self._busy = [False] * lanes
-        self._ready: deque[int] = deque()  # lanes with a record and none out, in the order they became ready
+        self._lanes: dict[str, deque[Envelope]] = {}  # ids with a record waiting or out; an empty lane is busy
+        self._busy: set[str] = set()  # ids with a record out
+        self._ready: deque[str] = deque()  # ids with a record waiting and none out, in the order they became ready
         self._has_ready = asyncio.Event()
         self._waiters: deque[asyncio.Event] = deque()  # producers waiting for room, first come first served
         self._idle = asyncio.Event()
         self._idle.set()
-
-    def lane(self, record_id: str) -> int:
-        return hash(record_id) % self.lanes
 
     def _full(self, size: int) -> bool:
         return self.records > 0 and (self.records >= self.max_records or self.bytes + size > self.max_bytes)
@@ -110,14 +104,17 @@ class RecordQueue:
         self.peak_records = max(self.peak_records, self.records)
         self.peak_bytes = max(self.peak_bytes, self.bytes)
         self._idle.clear()
-        lane = self.lane(env.id)
-        q = self._lanes[lane]
-        q.append(env)
-        if len(q) == 1 and not self._busy[lane]:
-            self._make_ready(lane)
+        lane = self._lanes.get(env.id)
+        if lane is None:
+            self._lanes[env.id] = deque((env,))
+            self._make_ready(env.id)
+        else:
+            lane.append(env)
+            if len(lane) == 1 and env.id not in self._busy:
+                self._make_ready(env.id)
 
-    def _make_ready(self, lane: int) -> None:
-        self._ready.append(lane)
+    def _make_ready(self, record_id: str) -> None:
+        self._ready.append(record_id)
         self._has_ready.set()
 
     async def get(self) -> Envelope:
@@ -125,9 +122,9 @@ class RecordQueue:
         while not self._ready:
             self._has_ready.clear()
             await self._has_ready.wait()
-        lane = self._ready.popleft()
-        self._busy[lane] = True
-        return self._lanes[lane].popleft()
+        record_id = self._ready.popleft()
+        self._busy.add(record_id)
+        return self._lanes[record_id].popleft()
 
     def finish(self, env: Envelope, *, release_lane: bool = True) -> None:
         """The record is accepted, dead-lettered or abandoned at shutdown: free its room and its lane.
@@ -138,10 +135,11 @@ class RecordQueue:
         self.records -= 1
         self.bytes -= len(env.body)
         if release_lane:
-            lane = self.lane(env.id)
-            self._busy[lane] = False
-            if self._lanes[lane]:
-                self._make_ready(lane)
+            self._busy.discard(env.id)
+            if self._lanes[env.id]:
+                self._make_ready(env.id)
+            else:
+                del self._lanes[env.id]
         self._wake()
         if self.records == 0:
             self._idle.set()

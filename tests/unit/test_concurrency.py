@@ -9,7 +9,15 @@ from collections.abc import Callable
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.send.concurrency import DECREASE_RATIO, INITIAL_LIMIT, MAX_STEP, Controller, Signal
+from agent.send.concurrency import (
+    DECREASE_RATIO,
+    INITIAL_LIMIT,
+    MAX_STEP,
+    PROBE_AFTER_S,
+    RAMP_PER_S,
+    Controller,
+    Signal,
+)
 
 
 class Clock:
@@ -43,10 +51,21 @@ def test_slow_start_doubles_then_steps_by_at_most_max_step_up_to_the_ceiling():
     for _ in range(30):
         _round(ctl, clock, lambda: 0.1)
         limits.append(ctl.limit)
-    assert INITIAL_LIMIT == 10 and limits[:6] == [10, 20, 40, 72, 104, 136]
+    assert INITIAL_LIMIT == 10 and limits[:6] == [10, 20, 40, 80, 144, 208]
     steps = [b - a for a, b in itertools.pairwise(limits)]
     assert max(steps) <= MAX_STEP, "never more than MAX_STEP new connections a window"
     assert limits[-1] == 512 and max(limits) == 512
+    assert limits.index(512) <= 11, "a distant Volt's ceiling is reached in about a second"
+
+
+def test_on_short_round_trips_slow_start_adds_at_most_ramp_per_s_per_second():
+    """On loopback a window lasts a few ms: doubling each would open hundreds of connections in a blink."""
+    ctl, clock = _controller()
+    start = clock.now
+    while clock.now - start < 0.1:
+        _round(ctl, clock, lambda: 0.005)
+    assert ctl.slow_start
+    assert INITIAL_LIMIT < ctl.limit <= INITIAL_LIMIT + RAMP_PER_S * 0.1 + 3, ctl.limit
 
 
 def test_jitter_on_a_distant_volt_is_not_read_as_congestion():
@@ -89,17 +108,43 @@ def test_a_429_cuts_the_limit_once_for_the_requests_already_out_and_again_for_on
     assert ctl.limit == int(cut * DECREASE_RATIO)
 
 
-def test_additive_increase_after_congestion():
+def test_after_back_pressure_the_limit_returns_below_where_volt_pushed_back_holds_then_probes_by_one():
     ctl, clock = _controller()
     for _ in range(6):
         _round(ctl, clock, lambda: 0.05)
+    pushed_back_at = ctl.limit
     _round(ctl, clock, lambda: 0.05, Signal.BACK_PRESSURE)
     limits = [ctl.limit]
-    for _ in range(6):
+    for _ in range(40):
         _round(ctl, clock, lambda: 0.05)
         limits.append(ctl.limit)
+    assert limits[0] == int(pushed_back_at * DECREASE_RATIO) and not ctl.slow_start
     steps = [b - a for a, b in itertools.pairwise(limits)]
-    assert set(steps) <= {0, 1} and sum(steps) >= 5, f"+1 a window, not slow start any more: {limits}"
+    steps = steps[1:] if steps[0] == 0 else steps  # the window the cut ended in may say nothing
+    good = pushed_back_at - 1
+    assert steps[0] == (good - limits[0]) // 2, f"halfway back at once: {limits}"
+    back = limits.index(good)
+    assert back <= 7, f"back below the push-back within a few windows: {limits}"
+    probe = limits.index(good + 1)
+    assert set(limits[back:probe]) == {good}
+    assert abs(probe - PROBE_AFTER_S / 0.05) <= 2, f"asks for more about PROBE_AFTER_S after the cut: {limits}"
+    probing = limits[probe - 1:]
+    assert probing == list(range(good, good + len(probing))), f"then +1 a window, no slow start: {limits}"
+
+
+def test_a_fixed_capacity_is_used_and_refuses_about_one_request_a_second():
+    """A Volt serving 150 at once and refusing the rest: the limit hugs 150 and few windows see a 429."""
+    ctl, clock = _controller()
+    limits, refused = [], 0
+    for _ in range(400):  # 20 s of 50 ms windows
+        over = ctl.limit > 150
+        refused += over
+        _round(ctl, clock, lambda: 0.05, Signal.BACK_PRESSURE if over else Signal.ACCEPTED)
+        limits.append(ctl.limit)
+    tail = limits[-200:]
+    assert max(tail) <= 151 and min(tail) >= int(151 * DECREASE_RATIO), tail
+    assert sum(tail) / len(tail) >= 147, "on average within 2% of the capacity"
+    assert refused <= 20 / PROBE_AFTER_S + 2, f"{refused} windows over the capacity in 20 s"
 
 
 def test_a_rising_rtt_cuts_the_limit():
@@ -169,9 +214,9 @@ def test_when_more_in_flight_only_adds_delay_the_limit_settles_near_the_knee():
         in_flight_after = ctl.limit
         _round(ctl, clock, lambda n=in_flight_after: 0.0005 + n * 0.0001)
         limits.append(ctl.limit)
-    # 2 x 0.6 ms + 5 ms of slack: the knee is about 60 in flight; slow start overshoots it by up to two steps of
-    # MAX_STEP (and a window's answers) before fresh RTTs cut it back, then the cuts of 10% bring it down again
-    assert min(limits[-100:]) >= 30 and max(limits[-100:]) <= 60 + 3 * MAX_STEP, limits[-100:]
+    # twice the no-load 1.6 ms + 2 ms of slack: the knee is about 50 in flight; slow start overshoots it by a few
+    # (3 a 5 ms window) before fresh RTTs cut it back by 10%
+    assert min(limits[-100:]) >= 40 and max(limits[-100:]) <= 60, limits[-100:]
 
 
 def test_a_429_ends_slow_start_even_for_a_request_sent_before_a_cut():
