@@ -12,9 +12,9 @@ the limit is adjusted once per RTT window:
   a second, and on loopback, where a window lasts a few ms and a handful in flight is all the agent's CPU can
   use, the limit climbs no faster in time than it does to a distant Volt;
 - then, under the same conditions, back to just below the limit at which Volt last pushed back, in halving
-  steps (BIC's binary search, the ancestor of Linux's CUBIC), and it holds there for PROBE_AFTER_S before it
-  asks for more, +1 per window. A Volt serving a fixed number at once is so used at about its capacity, and
-  refuses one request every second or so instead of every few windows (each refused record waits its
+  steps (BIC's binary search, the ancestor of Linux's CUBIC), and it asks for more, +1 per window, only
+  PROBE_AFTER_S after the push-back (as CUBIC lingers near its last maximum). A Volt serving a fixed number at
+  once is so used at about its capacity, and refuses one request every few seconds instead of every few windows (each refused record waits its
   Retry-After, and the 429s are what the API's owner sees);
 - multiplicative decrease on back-pressure (429, 5xx, timeouts, dropped connections) and when a window's mean
   RTT is clearly above the no-load RTT (the lowest window mean, drifting up over BASE_DRIFT_S so a new route is
@@ -48,7 +48,7 @@ BASE_DRIFT_S = 30.0  # s; a higher RTT that lasts becomes the no-load RTT over a
 INITIAL_LIMIT = 10  # requests in flight at the start: low, yet ten times what one request at a time would ship
 MAX_STEP = 64  # most new requests (so connections) one window may add in slow start
 RAMP_PER_S = 640  # and at most this many per second of RTT: +64 a window at 100 ms, +3 at 5 ms
-PROBE_AFTER_S = 1.0  # s at the limit below the last push-back before asking Volt for more
+PROBE_AFTER_S = 2.0  # s at the limit below the last push-back before asking Volt for more
 MIN_WINDOW = 0.005  # s; on loopback an RTT window of a few answers says nothing
 
 

@@ -115,7 +115,7 @@ def test_after_back_pressure_the_limit_returns_below_where_volt_pushed_back_hold
     pushed_back_at = ctl.limit
     _round(ctl, clock, lambda: 0.05, Signal.BACK_PRESSURE)
     limits = [ctl.limit]
-    for _ in range(40):
+    for _ in range(round(PROBE_AFTER_S / 0.05) + 20):
         _round(ctl, clock, lambda: 0.05)
         limits.append(ctl.limit)
     assert limits[0] == int(pushed_back_at * DECREASE_RATIO) and not ctl.slow_start
