@@ -14,8 +14,8 @@ the limit is adjusted once per RTT window:
 - then, under the same conditions, back to just below the limit at which Volt last pushed back, in halving
   steps (BIC's binary search, the ancestor of Linux's CUBIC), and it asks for more, +1 per window, only
   PROBE_AFTER_S after the push-back (as CUBIC lingers near its last maximum). A Volt serving a fixed number at
-  once is so used at about its capacity, and refuses one request every few seconds instead of every few windows (each refused record waits its
-  Retry-After, and the 429s are what the API's owner sees);
+  once is so used at about its capacity, and refuses one request every few seconds instead of every few
+  windows (each refused record waits its Retry-After, and the 429s are what the API's owner sees);
 - multiplicative decrease on back-pressure (429, 5xx, timeouts, dropped connections) and when a window's mean
   RTT is clearly above the no-load RTT (the lowest window mean, drifting up over BASE_DRIFT_S so a new route is
   followed, as in TCP Vegas): more than (1 + RTT_TOLERANCE) times it plus RTT_SLACK. So 0-20 ms of jitter on
