@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +127,7 @@ def _necessary(spec: Any) -> dict[str, frozenset[Any]]:
 
 def _group_getter(regex: re.Pattern[str], name: str) -> Callable[[re.Match[str]], Any]:
     if name in regex.groupindex:
-        return lambda m: m[name]
+        return itemgetter(name)  # m[name] without a Python frame: it runs for every line
     return lambda m: None
 
 
