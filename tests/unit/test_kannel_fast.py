@@ -6,7 +6,8 @@ reference is the same format with the line regex as it was before (a source's ow
 without the rcpt_* groups every receipt takes the general `receipt` rule and its parse. Both read generated lines,
 and Hypothesis-built ones with what real logs and broken ones hold (UCS-2 hex, brackets and receipts in texts, no
 [META:], an empty FID, receipts with keys in another case, missing fields or odd stat words); rule, records and
-reject reason must be identical, line by line.
+reject reason must be identical, line by line. kannel_text's shortcut for GSM texts is checked against its general
+path the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from hypothesis import strategies as st
 
 from agent.config import load
 from agent.formats.source import Processor
+from agent.formats.transforms import kannel_text
 from tests.unit.test_fast_paths import ZONES, lines
 
 # The kannel preset's line regex before the receipt groups: the reference.
@@ -130,3 +132,9 @@ def kannel_lines(draw: st.DrawFn) -> str:
 @given(line=kannel_lines(), zone=st.integers(0, len(ZONES) - 1))
 def test_any_kannel_line_maps_as_with_the_plain_regex(pairs, line, zone):
     _same(pairs[zone], line)
+
+
+@given(text=st.one_of(st.text(max_size=40), st.none()), coding=st.sampled_from(["0", "-1"]))
+def test_a_gsm_text_is_what_the_general_path_gives(text, coding):
+    """A coding with blanks around it (" 0") takes kannel_text's general path; the plain one its shortcut."""
+    assert kannel_text(text, coding) == kannel_text(text, f" {coding} ")  # type: ignore[arg-type]
