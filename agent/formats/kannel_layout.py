@@ -87,7 +87,7 @@ CODING = ("%c (the coding): Kannel logs UCS-2 and 8-bit messages as hex, and onl
 SPACED = {"p": "the sender", "A": "the account", "B": "the billing info", "n": "the service name",
           "D": "the meta-data"}
 
-PREFIX = rf"^(?:(?P<time>{_DATE}) )?"
+PREFIX = rf"^(?:(?P<time>{_DATE}) |)"  # `(?:…|)`: the same match as `(?:…)?`, with less work in Python's engine
 _TOKEN = re.compile(r"%(.?)|[^%]+", re.DOTALL)
 _SPECIAL = re.compile(r"([.^$*+?{}\[\]\\|()])")
 
@@ -111,6 +111,13 @@ def _lazy_without(literal: str) -> str:
     if len(literal) == 1:
         return _not(literal) + "?"
     return rf"(?:(?!{_literal(literal)}).)*?"
+
+
+def _ends_at(shape: str, char: str) -> bool:
+    """The shape is a run of one character class (its `-?` aside) that `char` is not in: the run ends where `char`
+    is, whatever the line holds."""
+    runs = (_INT, _HEX, _UUID, _not(char))
+    return shape in runs and re.fullmatch(shape, char) is None
 
 
 class LayoutError(ValueError):
@@ -185,6 +192,8 @@ def compile_layout(layout: str) -> str:
             shape = ".*?"
         elif shape == _FREE:
             shape = _not(following[1][0]) if following and following[0] == "lit" else ".*?"
+        if following and following[0] == "lit" and _ends_at(shape, following[1][0]):
+            shape += "+"  # possessive: giving back a character could never let the literal match, so keep no state
         if shape == ".*?" and greedy is not None and abs(i - greedy) == 2 and tokens[(i + greedy) // 2][0] == "lit":
             shape = _lazy_without(tokens[(i + greedy) // 2][1])
         # a code used twice is matched again, captured once

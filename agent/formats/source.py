@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -72,26 +73,43 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class _Refined:
+    """The rules left for one value of a group's key, indexed again by a second field."""
+
+    key: Callable[[Any], Any]
+    index: dict[Any, tuple[Rule, ...]]
+    others: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
 class _Group:
     """Consecutive rules sharing one regex (or the JSON object), indexed by their most common key field.
 
     With the index a line tries only the rules whose `equals`/`in` condition its key value can meet,
-    instead of every rule in order; the order among those rules is kept.
+    instead of every rule in order; the order among those rules is kept. Where several rules left for one
+    value have conditions on a second field too (Kannel's receipts: the event, then the DLR type), a second
+    index on that field narrows them again.
     """
 
     regex: re.Pattern[str] | None
     rules: tuple[Rule, ...]
     key: Callable[[Any], Any] | None = None
-    index: dict[Any, tuple[Rule, ...]] | None = None
+    index: dict[Any, tuple[Rule, ...] | _Refined] | None = None
     others: tuple[Rule, ...] = ()
 
     def candidates(self, fields: Any) -> tuple[Rule, ...]:
         if self.index is None:
             return self.rules
         try:
-            return self.index.get(self.key(fields), self.others)  # type: ignore[misc]
+            rules = self.index.get(self.key(fields), self.others)  # type: ignore[misc]
         except TypeError:  # a list or object from JSON input is never one of the indexed values
             return self.others
+        if rules.__class__ is tuple:
+            return rules  # type: ignore[return-value]
+        try:
+            return rules.index.get(rules.key(fields), rules.others)  # type: ignore[union-attr]
+        except TypeError:
+            return rules.others  # type: ignore[union-attr]
 
 
 def _necessary(spec: Any) -> dict[str, frozenset[Any]]:
@@ -109,8 +127,23 @@ def _necessary(spec: Any) -> dict[str, frozenset[Any]]:
 
 def _group_getter(regex: re.Pattern[str], name: str) -> Callable[[re.Match[str]], Any]:
     if name in regex.groupindex:
-        return lambda m: m[name]
+        return itemgetter(name)  # m[name] without a Python frame: it runs for every line
     return lambda m: None
+
+
+_Index = tuple[str, dict[Any, tuple[Rule, ...]], tuple[Rule, ...]]
+
+
+def _index(members: tuple[Rule, ...], skip: str = "") -> _Index | None:
+    """The most common key field of the rules (besides `skip`), each of its values -> the rules it can meet, and
+    the rules without a condition on it; None when fewer than two rules have one."""
+    fields = Counter(k for r in members for k in r.keys if k != skip)
+    field, count = fields.most_common(1)[0] if fields else ("", 0)
+    if count < 2:
+        return None
+    values = {v for r in members for v in r.keys.get(field, ())}
+    index = {v: tuple(r for r in members if field not in r.keys or v in r.keys[field]) for v in values}
+    return field, index, tuple(r for r in members if field not in r.keys)
 
 
 def _group(rules: tuple[Rule, ...]) -> list[_Group]:
@@ -122,17 +155,21 @@ def _group(rules: tuple[Rule, ...]) -> list[_Group]:
             groups.append([rule])
     out = []
     for members in groups:
-        fields = Counter(k for r in members for k in r.keys)
-        field, count = fields.most_common(1)[0] if fields else ("", 0)
-        if count < 2:
-            out.append(_Group(members[0].regex, tuple(members)))
-            continue
-        values = {v for r in members for v in r.keys.get(field, ())}
-        index = {v: tuple(r for r in members if field not in r.keys or v in r.keys[field]) for v in values}
-        others = tuple(r for r in members if field not in r.keys)
         regex = members[0].regex
-        key = compile_path(field) if regex is None else _group_getter(regex, field)
-        out.append(_Group(regex, tuple(members), key, index, others))
+
+        def getter(field: str, regex: re.Pattern[str] | None = regex) -> Callable[[Any], Any]:
+            return compile_path(field) if regex is None else _group_getter(regex, field)
+
+        first = _index(tuple(members))
+        if first is None:
+            out.append(_Group(regex, tuple(members)))
+            continue
+        field, index, others = first
+        refined: dict[Any, tuple[Rule, ...] | _Refined] = dict(index)
+        for value, rules in index.items():
+            if (second := _index(rules, field)) is not None:
+                refined[value] = _Refined(getter(second[0]), second[1], second[2])
+        out.append(_Group(regex, tuple(members), getter(field), refined, others))
     return out
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.formats.kannel_layout import ESCAPES, REQUIRED, SPACED, LayoutError, compile_layout
+from agent.formats.kannel_layout import ESCAPES, PREFIX, REQUIRED, SPACED, LayoutError, compile_layout
 
 EVENTS = ["Sent SMS", "Receive DLR", "Receive SMS", "REJECTED Send SMS", "FAILED Send SMS", "DISCARDED SMS",
           "EXPIRED SMS", "FAILED Receive DLR", "DROPPED Received DLR", "REJECTED Receive SMS - not white-listed SMS",
@@ -132,3 +132,39 @@ def test_a_long_line_that_does_not_match_is_refused_in_one_pass(layout):
     """150,000 separators: minutes with the text and the field next to it both open-ended."""
     start, sep = ("Sent SMS|f|a|b|1|0|", "|") if "|" in layout else ("Sent SMS f [a] b 1 0 ", " <")
     assert re.match(compile_layout(layout), start + sep * 150_000 + "x") is None
+
+
+def _backtracking(regex: str) -> str:
+    """The layout's regex as it was before its runs became possessive and its optional prefix a branch."""
+    assert regex.startswith(PREFIX)
+    return regex.replace(" |)", " )?", 1).replace("*+", "*")
+
+
+@settings(max_examples=300, deadline=None)
+@given(layouts(), st.data())
+def test_possessive_runs_match_what_backtracking_ones_match(case, data):
+    """Differential: the regex matches every line, cut or spliced too, exactly as its backtracking form does."""
+    layout, line, _ = case
+    if data.draw(st.booleans()):
+        i = data.draw(st.integers(0, len(line)))
+        j = data.draw(st.integers(i, len(line)))
+        line = line[:i] + data.draw(st.sampled_from(["", "|", " ", "-", "1", "]", "<", "a b"])) + line[j:]
+    regex = compile_layout(layout)
+    assert "*+" in regex  # the layouts have runs that end at a separator
+    got, want = re.match(regex, line), re.match(_backtracking(regex), line)
+    assert (got and got.groupdict()) == (want and want.groupdict()), (layout, line)
+
+
+# Separators a run could hold: a digit or "-" after a number, a hex digit after %u, "]" or a blank after a word.
+ODD_LAYOUTS = ["%l|%F|%p|%P|%d-%c-%L|%b", "%l|%F|%p|%P|%d1%c|%b", "%l|%F|%p|%P|%d|%c|%uA|%b", "[%l] [%F] [%p] [%P] "
+               "[%d] [%c] [%b]", "%l %F|%p|%P %d %c %T0%b"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ODD_LAYOUTS), st.lists(st.text("0123456789-aAF |[]", max_size=6), min_size=8, max_size=8))
+def test_runs_stay_backtracking_where_the_separator_could_be_part_of_them(layout, values):
+    pieces = re.split(r"%.", layout)
+    line = "Sent SMS".join(pieces[:2]) + "".join(v + p for v, p in zip(values, pieces[2:], strict=False))
+    regex = compile_layout(layout)
+    got, want = re.match(regex, line), re.match(_backtracking(regex), line)
+    assert (got and got.groupdict()) == (want and want.groupdict()), (layout, line)

@@ -17,6 +17,8 @@ def kannel_text(text: str, coding: str | int) -> str | None:
 
     Bad hex -> TEXT unchanged. Empty -> None.
     """
+    if (coding == "0" or coding == "-1") and text.__class__ is str:  # GSM, as a line regex gives it: the text
+        return text or None
     if not text or not isinstance(text, str):
         return None
     c = (coding if isinstance(coding, str) else str(coding)).strip()

@@ -86,7 +86,7 @@ class TimeParser:
             self._parse = self._parse_strptime
         self._hours: dict[str, str] = {}  # local hour key -> its UTC "YYYY-MM-DDTHH", or "" where slicing won't do
         # `read` is what a compiled mapping calls: the sliced path for a fixed layout, else the memoised parse
-        self.read: Callable[[Any], str | None] = self._read_sliced if fmt in _SLICED else self.__call__
+        self.read: Callable[[Any], str | None] = self._sliced_reader() if fmt in _SLICED else self.__call__
 
     def __repr__(self) -> str:
         return f"TimeParser({self.fmt!r}, {self.tz!r})"
@@ -111,21 +111,28 @@ class TimeParser:
         cache[value] = result
         return result
 
-    def _read_sliced(self, value: Any) -> str | None:
-        """A fixed layout (`_SLICED`) without a parse: busy logs repeat the hour, and often not the second
+    def _sliced_reader(self) -> Callable[[Any], str | None]:
+        """A fixed layout (`_SLICED`) read without a parse: busy logs repeat the hour, and often not the second
         (one new second per line defeats the memo in `__call__`). Same result as `__call__`, which takes every
-        value this path does not fully understand."""
-        if value.__class__ is str:
-            key_end, rests = _SLICED[self.fmt]
-            rest = rests.get(value[key_end:])
-            if rest is not None:
-                key = value[:key_end]
-                head = self._hours.get(key)
-                if head is None:
-                    head = self._hour_head(key)
-                if head:
-                    return head + rest
-        return self(value)
+        value this path does not fully understand. A closure over its tables: it runs for every line."""
+        key_end, rests = _SLICED[self.fmt]
+        hours = self._hours  # cleared in place when full, never replaced
+        hour_head = self._hour_head
+        parse = self.__call__
+
+        def read(value: Any) -> str | None:
+            if value.__class__ is str:
+                rest = rests.get(value[key_end:])
+                if rest is not None:
+                    key = value[:key_end]
+                    head = hours.get(key)
+                    if head is None:
+                        head = hour_head(key)
+                    if head:
+                        return head + rest
+            return parse(value)
+
+        return read
 
     def _hour_head(self, key: str) -> str:
         """The UTC "YYYY-MM-DDTHH" of a local hour, when the whole hour has one offset of whole hours (else "",
