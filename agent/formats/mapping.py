@@ -27,6 +27,7 @@ from __future__ import annotations
 import inspect
 import re
 import string
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -276,6 +277,8 @@ class _Codegen:
             "_Invalid": InvalidRecord, "_field_problem": field_problem, "_problem": problem,
         }
         self.derived: dict[str, Expr] = {}  # derived field name -> its local variable and kind
+        self.repeated: frozenset[tuple[str, str]] = frozenset()  # keys of specs the function reads more than once
+        self.shared: dict[tuple[str, str], Expr] = {}  # such a spec's key -> the local holding its value
         self._n = 0
 
     def bind(self, prefix: str, value: Any) -> str:
@@ -386,7 +389,29 @@ class _Codegen:
                 raise ctx.error(w, "one of equals, in, exists, contains, prefix, matches")
         return " and ".join(f"({c})" for c in checks)
 
-    def value(self, spec: Any, where: str) -> Expr:
+    def value(self, spec: Any, where: str, always: bool = True) -> Expr:
+        """The expression of one value spec. `always`: the code runs whenever the statement holding it runs
+        (not behind a `first` option that may already have given a value)."""
+        key = _spec_key(spec)
+        if key is None:
+            return self._value(spec, where, always)
+        return self.once(key, always, lambda: self._value(spec, where, always))
+
+    def once(self, key: tuple[str, str], always: bool, make: Callable[[], Expr]) -> Expr:
+        """Common subexpressions: a spec the function reads more than once (the line time for created and sent,
+        through a YAML anchor) is computed where it is first sure to run and kept in a local, which every
+        expression generated after it reads. Specs are pure, so the record is the same, with one call less."""
+        known = self.shared.get(key)
+        if known is not None:
+            return known
+        expr = make()
+        if not always or key not in self.repeated or expr.kind == NONE:
+            return expr
+        local = self.temp()
+        self.shared[key] = Expr(local, expr.kind)
+        return Expr(f"({local} := {expr.code})", expr.kind)
+
+    def _value(self, spec: Any, where: str, always: bool) -> Expr:
         ctx = self.ctx
         if isinstance(spec, str):
             if spec.startswith("$$"):
@@ -409,7 +434,8 @@ class _Codegen:
             raise ctx.error(where, "exactly one of field, const, template, fn or first")
         kind = chosen[0]
         if kind == "field":
-            base = self.path(str(spec["field"]))
+            path = str(spec["field"])
+            base = self.once(("path", path), always, lambda: self.path(path))
         elif kind == "const":
             base = self.constant(spec["const"])
         elif kind == "template":
@@ -418,9 +444,13 @@ class _Codegen:
             options = spec["first"]
             if not isinstance(options, list) or not options:
                 raise ctx.error(f"{where}.first", "a non-empty list of value specs")
+            # generated in the order they run: only the first option that can give a value always runs
+            generated = []
+            for i, option_spec in enumerate(options):
+                generated.append(self.value(option_spec, f"{where}.first[{i}]",
+                                            always and all(o.kind == NONE for o in generated)))
             base = _UNKNOWN
-            for i in reversed(range(len(options))):
-                option = self.value(options[i], f"{where}.first[{i}]")
+            for option in reversed(generated):
                 if option.kind == NONE:
                     continue
                 if option.kind in _KNOWN:
@@ -442,7 +472,7 @@ class _Codegen:
             except TypeError:
                 params = ", ".join(inspect.signature(func).parameters)
                 raise ctx.error(f"{where}.args", f"the arguments of {name}: [{params}]") from None
-            args = [self.value(a, f"{where}.args[{i}]").code for i, a in enumerate(raw_args)]
+            args = [self.value(a, f"{where}.args[{i}]", always).code for i, a in enumerate(raw_args)]
             base = Expr(f"{self.bind('f', func)}({', '.join(args)})", RESULT_KINDS.get(name, ANY))
         return base if base.kind == NONE else self.modifiers(base, spec, where)
 
@@ -578,6 +608,7 @@ def compile_mapping(spec: Any, ctx: Context, where: str, derive: Mapping[str, An
     if not isinstance(spec, Mapping) or not spec:
         raise ctx.error(where, "a mapping of Volt field -> value spec")
     gen = _Codegen(ctx)
+    gen.repeated = _repeated([*(derive or {}).values(), *spec.values()])
     lines = ["def build(f):", *gen.derive(derive or {}, f"{where}.derive"), "    r = _consts.copy()"]
     consts: dict[str, Any] = {}
     for name, value_spec in spec.items():
@@ -624,6 +655,39 @@ def _read_groups_once(lines: list[str], groups: frozenset[str] | None) -> str:
         head, _, body = source.partition("\n")
         source = "\n".join([head, *reads, body])
     return source
+
+
+def _spec_key(spec: Any) -> tuple[str, str] | None:
+    """What identifies a spec worth computing once: a path into the fields (not a plain key: one lookup) or a
+    mapping that is not a constant. Equal specs (one YAML anchor used twice) have the same key."""
+    if isinstance(spec, str):
+        return ("path", spec[1:]) if spec.startswith("$") and not spec.startswith("$$") and (
+            len(_path_parts(spec[1:])) > 1) else None
+    if isinstance(spec, Mapping) and not _constant(spec)[0]:
+        return "spec", repr(spec)
+    return None
+
+
+def _repeated(specs: list[Any]) -> frozenset[tuple[str, str]]:
+    """The keys of specs occurring more than once among `specs` and inside them (options, arguments, the path
+    of a `field:`)."""
+    seen: Counter[tuple[str, str]] = Counter()
+
+    def walk(spec: Any) -> None:
+        key = _spec_key(spec)
+        if key is not None:
+            seen[key] += 1
+        if isinstance(spec, Mapping):
+            if "field" in spec and len(_path_parts(str(spec["field"]))) > 1:
+                seen["path", str(spec["field"])] += 1
+            for inner in (spec.get("first"), spec.get("args")):
+                if isinstance(inner, list):
+                    for item in inner:
+                        walk(item)
+
+    for spec in specs:
+        walk(spec)
+    return frozenset(key for key, count in seen.items() if count > 1)
 
 
 def _constant(spec: Any) -> tuple[bool, Any]:
