@@ -377,7 +377,7 @@ class Processor:
             if not isinstance(items, list):
                 return Result(None, [], "the field to explode is missing or not a list")
         else:
-            items = [obj]
+            return self._json_item(obj)
         if len(items) == 1:
             return self._json_item(items[0])
         # An array of events: each is mapped on its own; a refused event does not take the good ones with it.
