@@ -99,8 +99,16 @@ class Context:
         return ConfigError(self.file, where, expected)
 
 
-def _receipt(text: Any) -> dict[str, str] | None:
-    return tf.parse_receipt(text) if isinstance(text, str) and text else None
+def _guarded(fn: Callable[..., Any], test: str) -> Callable[..., Any]:
+    """`fn` for values its first argument can be: None (unknown) unless that argument passes `test`, which is written
+    over {a} (its first use) and {t} (later uses). A compiled mapping writes the test inline and calls `fn` itself
+    (one Python call less per line); anywhere else the function made here tests and calls."""
+    ns: dict[str, Any] = {"fn": fn}
+    exec(f"def guarded(v, *rest):\n    return fn(v, *rest) if {test.format(a='v', t='v')} else None\n", ns)
+    guarded = ns["guarded"]
+    guarded.__signature__ = inspect.signature(fn)  # the arguments a spec must give
+    guarded.inline = fn, test
+    return guarded  # type: ignore[no-any-return]
 
 
 def _stable_id(prefix: Any, *parts: Any) -> str:
@@ -157,25 +165,23 @@ def _to_str(value: Any) -> str | None:
 
 # Named functions a spec may call with {fn: name, args: [...]}. Each returns None for "unknown".
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "receipt": _receipt,
+    "receipt": _guarded(tf.parse_receipt, "isinstance({a}, str) and {t}"),
     "stable_id": _stable_id,
     "split": _split,
     "length": _length,
     "pick": _pick,
     "kannel_text": tf.kannel_text,  # None for a missing text; takes any coding
-    "kannel_segments": lambda text, coding, length: (
-        tf.kannel_segments(text, coding, length) if text is not None else None
-    ),
-    "segments": lambda text: tf.segment_count(text) if isinstance(text, str) else None,
+    "kannel_segments": _guarded(tf.kannel_segments, "{a} is not None"),
+    "segments": _guarded(tf.segment_count, "isinstance({a}, str)"),
     "py_literal": lambda v: tf.py_literal(v) if isinstance(v, str) else v,
     "jasmin_text": lambda v: (
         (tf.jasmin_text(tf.py_literal(v) if isinstance(v, str) else v) or None) if isinstance(v, str | bytes) and v
         else None
     ),
-    "jasmin_msgid": lambda v: tf.jasmin_msgid(v) if isinstance(v, str) and v else None,
+    "jasmin_msgid": _guarded(tf.jasmin_msgid, "isinstance({a}, str) and {t}"),
     "mime_text": tf.mime_text,
-    "esme_status": lambda v: tf.esme_status(v) if isinstance(v, str) and v else None,
-    "smpp_state": lambda v: tf.smpp_state_name(v) if isinstance(v, str) else None,  # DELIVRD, Delivered, 2
+    "esme_status": _guarded(tf.esme_status, "isinstance({a}, str) and {t}"),
+    "smpp_state": _guarded(tf.smpp_state_name, "isinstance({a}, str)"),  # DELIVRD, Delivered, 2
     "hex_to_int": lambda v: str(int(v, 16)) if isinstance(v, str) and _HEX.fullmatch(v) else None,
 }
 # What each function returns (besides None); a function not named here may return anything.
@@ -472,8 +478,20 @@ class _Codegen:
             except TypeError:
                 params = ", ".join(inspect.signature(func).parameters)
                 raise ctx.error(f"{where}.args", f"the arguments of {name}: [{params}]") from None
-            args = [self.value(a, f"{where}.args[{i}]", always).code for i, a in enumerate(raw_args)]
-            base = Expr(f"{self.bind('f', func)}({', '.join(args)})", RESULT_KINDS.get(name, ANY))
+            inline = getattr(func, "inline", None)
+            if any(isinstance(a, Mapping | list) for a in raw_args[1:]):
+                inline = None  # the test inline only where skipping the other arguments cannot skip an error
+            # behind an inline test, only the first argument always runs
+            args = [self.value(a, f"{where}.args[{i}]", always and (i == 0 or inline is None)).code
+                    for i, a in enumerate(raw_args)]
+            if inline is not None:
+                fn, test = inline
+                t = self.temp()
+                call = f"{self.bind('f', fn)}({', '.join([t, *args[1:]])})"
+                guard = test.format(a=f"({t} := {args[0]})", t=t)
+                base = Expr(f"({call} if {guard} else None)", RESULT_KINDS.get(name, ANY))
+            else:
+                base = Expr(f"{self.bind('f', func)}({', '.join(args)})", RESULT_KINDS.get(name, ANY))
         return base if base.kind == NONE else self.modifiers(base, spec, where)
 
     def constant(self, value: Any) -> Expr:

@@ -242,6 +242,16 @@ def test_a_spec_read_by_two_fields_is_computed_once(monkeypatch):
     assert build({"k": "1", "p": "P", "t": "a b"})["message_profile_id"] == "P"
     assert build({"k": "1", "t": "a b"})["mno_name"] == "x"
     assert len(calls) == 3
+    # nor behind a transform's inline test: without text, kannel_segments reads none of its other arguments
+    build = compile_mapping({"id": "$k", "provider": "smpp", "error_code": "$a.b",
+                             "segment_count": {"fn": "kannel_segments", "args": ["$text", "$a.b", "0"]},
+                             "error_message": "$a.b"}, CTX, "map")
+    assert build({"k": "1", "a": {"b": "e"}}) == {"id": "1", "provider": "smpp", "error_code": "e",
+                                                  "error_message": "e"}
+    build = compile_mapping({"id": "$k", "provider": "smpp",
+                             "segment_count": {"fn": "kannel_segments", "args": ["$text", "$a.b", "0"]},
+                             "error_message": "$a.b"}, CTX, "map")
+    assert build({"k": "1", "a": {"b": "e"}}) == {"id": "1", "provider": "smpp", "error_message": "e"}
 
 
 @given(st.lists(st.sampled_from(["$k", "sent"]) | _spec, min_size=2, max_size=3),
@@ -250,8 +260,9 @@ def test_a_spec_read_by_two_fields_is_computed_once(monkeypatch):
        st.dictionaries(st.sampled_from("abcdk"), _json, max_size=5).map(lambda f: {"k": "m1", **f}))
 @settings(max_examples=300, deadline=None)
 def test_common_subexpressions_give_what_computing_each_again_gives(pool, fields_picks, fields):
-    """Differential: fields sharing specs (also inside `first` and arguments) with and without the shared locals.
-    A first option that always gives a value ($k, a constant) leaves the options after it unevaluated."""
+    """Differential: fields sharing specs (also inside `first` and arguments) with and without the shared locals,
+    and with guarded transforms tested inline or through their wrapper. A first option that always gives a value
+    ($k, a constant) leaves the options after it unevaluated, and so does an inline test the arguments after it."""
     pool = [{"first": c} if isinstance(c, list) else c for c in pool]
     spec = {"id": "$k", "provider": "smpp", "message_profile_id": {"first": pool[:2]}, "mno_name": pool[1]}
     for name, picks in fields_picks:
@@ -271,4 +282,7 @@ def test_common_subexpressions_give_what_computing_each_again_gives(pool, fields
     shared = outcome()
     with pytest.MonkeyPatch.context() as m:
         m.setattr(mapping, "_repeated", lambda specs: frozenset())
+        for func in FUNCTIONS.values():
+            if hasattr(func, "inline"):
+                m.delattr(func, "inline")
         assert outcome() == shared, spec
