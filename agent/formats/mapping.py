@@ -262,8 +262,9 @@ MODIFIERS = (
 SOURCES = ("field", "const", "template", "fn", "args", "first")
 _FLAGS = ("str", "int", "strip", "lower", "upper", "phone")  # modifiers that are true/false
 # A str number already in E.164 is its own result: three C calls instead of the cache's key, lookup and bookkeeping
-# (and instead of the full reading when the cache no longer holds it: numbers of many recipients).
-_E164_AS_WRITTEN = "({t} if {t}[:1] == '+' and {t}[1:].isdigit() and {t}.isascii() else {core})"
+# (and instead of the full reading when the cache no longer holds it: numbers of many recipients). The value is a
+# non-empty str here: [0] needs no slice, and isascii (a flag) goes before the digit scan.
+_E164_AS_WRITTEN = "({t} if {t}[0] == '+' and {t}.isascii() and {t}[1:].isdigit() else {core})"
 _KNOWN = (TEXT, DATE, COUNT)  # kinds whose only false values are None and "": `if v:` is the whole test
 
 
