@@ -332,6 +332,8 @@ class Processor:
             for i, r in enumerate(rules_raw)
         )
         self.groups = _group(self.rules)
+        # one rule that takes every object (`map: $`, a source's own `map:`): no group or condition to go through
+        self.only = self.rules[0] if len(self.rules) == 1 and self.rules[0].when is None else None
         explode = spec.get("explode")
         self.explode = compile_path(str(explode)) if explode and explode not in ("$", ".") else None
         self.explode_root = explode in ("$", ".")
@@ -397,6 +399,8 @@ class Processor:
     def _json_item(self, item: Any) -> Result:
         if not isinstance(item, dict):
             return Result(None, [], f"expected a JSON object, got {type(item).__name__}")
+        if self.only is not None:
+            return self._apply(self.only, item)
         for group in self.groups:
             for rule in group.candidates(item):
                 if rule.when is None or rule.when(item):
