@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import gc
 import os
 import signal
@@ -42,18 +41,17 @@ READY_CONTACT_WINDOW = 300.0
 GC_YOUNG_THRESHOLD = 10_000  # new objects between young collections (CPython's default: 700)
 
 
-_dump_line = functools.partial(orjson.dumps, option=orjson.OPT_APPEND_NEWLINE)
-
-
 class DryRunSink:
     """Prints each mapped payload as one JSON line and acknowledges it at once; sends nothing."""
 
     def __init__(self, out: BinaryIO) -> None:
         self.out = out
-        self._lines: list[bytes] = []  # joined into one write: a write per record costs more than the record
+        # joined into one write: a write per record costs more than the record. Each payload is orjson.dumps
+        # without options (a keyword option costs a dict per call) and the newlines come with the join.
+        self._lines: list[bytes] = []
 
     def offer(self, record: dict[str, Any], pending: Pending | None) -> None:
-        self._lines.append(_dump_line(record))
+        self._lines.append(orjson.dumps(record))
         if pending is not None:
             pending.ack()
         if len(self._lines) >= 512:
@@ -61,7 +59,7 @@ class DryRunSink:
 
     def take(self, records: list[dict[str, Any]]) -> None:
         """A chunk's records at once, acknowledged by being taken: the reader tracks none of them in flight."""
-        self._lines += map(_dump_line, records)
+        self._lines += map(orjson.dumps, records)
         if len(self._lines) >= 512:
             self.flush()
 
@@ -72,7 +70,8 @@ class DryRunSink:
         lines, self._lines = self._lines, []
         with contextlib.suppress(BrokenPipeError, ValueError):
             if lines:
-                self.out.write(b"".join(lines))
+                lines.append(b"")  # the last payload's newline
+                self.out.write(b"\n".join(lines))
             self.out.flush()
 
 

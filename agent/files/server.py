@@ -12,6 +12,7 @@ on a full queue, so `rotate_wait` holds even when the sink is down.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import time
@@ -109,6 +110,8 @@ class FileServer:
         self.guard = guard
         self.guard_all = getattr(guard, "apply", None) or _each(guard)  # a chunk's records in one call
         self.once = once
+        # decode() without an argument takes UTF-8's own path: a codec name is looked up again on every call
+        self._utf8 = codecs.lookup(cfg.encoding).name == "utf-8"
         self.copy_settle = copy_settle
         self.tailers: dict[str, FileTailer] = {}
         self._truncated: list[_Known] = []  # old content of truncated files, for copies turning up
@@ -482,6 +485,7 @@ class FileServer:
         flight, so the committed offset is its start whatever the read offset says.
         """
         enc = self.cfg.encoding
+        utf8 = self._utf8
         run = self.processor.run
         take = self._take
         offer = self.sink.offer
@@ -495,7 +499,7 @@ class FileServer:
         for start, end, raw in lines:
             nbytes += end - start
             try:
-                text = raw.decode(enc)
+                text = raw.decode() if utf8 else raw.decode(enc)
             except UnicodeDecodeError:
                 text = raw.decode(enc, "replace")
                 self.m_invalid.inc()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import inspect
 import re
 import string
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -98,8 +99,16 @@ class Context:
         return ConfigError(self.file, where, expected)
 
 
-def _receipt(text: Any) -> dict[str, str] | None:
-    return tf.parse_receipt(text) if isinstance(text, str) and text else None
+def _guarded(fn: Callable[..., Any], test: str) -> Callable[..., Any]:
+    """`fn` for values its first argument can be: None (unknown) unless that argument passes `test`, which is written
+    over {a} (its first use) and {t} (later uses). A compiled mapping writes the test inline and calls `fn` itself
+    (one Python call less per line); anywhere else the function made here tests and calls."""
+    ns: dict[str, Any] = {"fn": fn}
+    exec(f"def guarded(v, *rest):\n    return fn(v, *rest) if {test.format(a='v', t='v')} else None\n", ns)
+    guarded = ns["guarded"]
+    guarded.__signature__ = inspect.signature(fn)  # the arguments a spec must give
+    guarded.inline = fn, test
+    return guarded  # type: ignore[no-any-return]
 
 
 def _stable_id(prefix: Any, *parts: Any) -> str:
@@ -156,25 +165,23 @@ def _to_str(value: Any) -> str | None:
 
 # Named functions a spec may call with {fn: name, args: [...]}. Each returns None for "unknown".
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "receipt": _receipt,
+    "receipt": _guarded(tf.parse_receipt, "isinstance({a}, str) and {t}"),
     "stable_id": _stable_id,
     "split": _split,
     "length": _length,
     "pick": _pick,
     "kannel_text": tf.kannel_text,  # None for a missing text; takes any coding
-    "kannel_segments": lambda text, coding, length: (
-        tf.kannel_segments(text, coding, length) if text is not None else None
-    ),
-    "segments": lambda text: tf.segment_count(text) if isinstance(text, str) else None,
+    "kannel_segments": _guarded(tf.kannel_segments, "{a} is not None"),
+    "segments": _guarded(tf.segment_count, "isinstance({a}, str)"),
     "py_literal": lambda v: tf.py_literal(v) if isinstance(v, str) else v,
     "jasmin_text": lambda v: (
         (tf.jasmin_text(tf.py_literal(v) if isinstance(v, str) else v) or None) if isinstance(v, str | bytes) and v
         else None
     ),
-    "jasmin_msgid": lambda v: tf.jasmin_msgid(v) if isinstance(v, str) and v else None,
+    "jasmin_msgid": _guarded(tf.jasmin_msgid, "isinstance({a}, str) and {t}"),
     "mime_text": tf.mime_text,
-    "esme_status": lambda v: tf.esme_status(v) if isinstance(v, str) and v else None,
-    "smpp_state": lambda v: tf.smpp_state_name(v) if isinstance(v, str) else None,  # DELIVRD, Delivered, 2
+    "esme_status": _guarded(tf.esme_status, "isinstance({a}, str) and {t}"),
+    "smpp_state": _guarded(tf.smpp_state_name, "isinstance({a}, str)"),  # DELIVRD, Delivered, 2
     "hex_to_int": lambda v: str(int(v, 16)) if isinstance(v, str) and _HEX.fullmatch(v) else None,
 }
 # What each function returns (besides None); a function not named here may return anything.
@@ -255,8 +262,9 @@ MODIFIERS = (
 SOURCES = ("field", "const", "template", "fn", "args", "first")
 _FLAGS = ("str", "int", "strip", "lower", "upper", "phone")  # modifiers that are true/false
 # A str number already in E.164 is its own result: three C calls instead of the cache's key, lookup and bookkeeping
-# (and instead of the full reading when the cache no longer holds it: numbers of many recipients).
-_E164_AS_WRITTEN = "({t} if {t}[:1] == '+' and {t}[1:].isdigit() and {t}.isascii() else {core})"
+# (and instead of the full reading when the cache no longer holds it: numbers of many recipients). The value is a
+# non-empty str here: [0] needs no slice, and isascii (a flag) goes before the digit scan.
+_E164_AS_WRITTEN = "({t} if {t}[0] == '+' and {t}.isascii() and {t}[1:].isdigit() else {core})"
 _KNOWN = (TEXT, DATE, COUNT)  # kinds whose only false values are None and "": `if v:` is the whole test
 
 
@@ -276,6 +284,8 @@ class _Codegen:
             "_Invalid": InvalidRecord, "_field_problem": field_problem, "_problem": problem,
         }
         self.derived: dict[str, Expr] = {}  # derived field name -> its local variable and kind
+        self.repeated: frozenset[tuple[str, str]] = frozenset()  # keys of specs the function reads more than once
+        self.shared: dict[tuple[str, str], Expr] = {}  # such a spec's key -> the local holding its value
         self._n = 0
 
     def bind(self, prefix: str, value: Any) -> str:
@@ -386,7 +396,29 @@ class _Codegen:
                 raise ctx.error(w, "one of equals, in, exists, contains, prefix, matches")
         return " and ".join(f"({c})" for c in checks)
 
-    def value(self, spec: Any, where: str) -> Expr:
+    def value(self, spec: Any, where: str, always: bool = True) -> Expr:
+        """The expression of one value spec. `always`: the code runs whenever the statement holding it runs
+        (not behind a `first` option that may already have given a value)."""
+        key = _spec_key(spec)
+        if key is None:
+            return self._value(spec, where, always)
+        return self.once(key, always, lambda: self._value(spec, where, always))
+
+    def once(self, key: tuple[str, str], always: bool, make: Callable[[], Expr]) -> Expr:
+        """Common subexpressions: a spec the function reads more than once (the line time for created and sent,
+        through a YAML anchor) is computed where it is first sure to run and kept in a local, which every
+        expression generated after it reads. Specs are pure, so the record is the same, with one call less."""
+        known = self.shared.get(key)
+        if known is not None:
+            return known
+        expr = make()
+        if not always or key not in self.repeated or expr.kind == NONE:
+            return expr
+        local = self.temp()
+        self.shared[key] = Expr(local, expr.kind)
+        return Expr(f"({local} := {expr.code})", expr.kind)
+
+    def _value(self, spec: Any, where: str, always: bool) -> Expr:
         ctx = self.ctx
         if isinstance(spec, str):
             if spec.startswith("$$"):
@@ -409,7 +441,8 @@ class _Codegen:
             raise ctx.error(where, "exactly one of field, const, template, fn or first")
         kind = chosen[0]
         if kind == "field":
-            base = self.path(str(spec["field"]))
+            path = str(spec["field"])
+            base = self.once(("path", path), always, lambda: self.path(path))
         elif kind == "const":
             base = self.constant(spec["const"])
         elif kind == "template":
@@ -418,9 +451,13 @@ class _Codegen:
             options = spec["first"]
             if not isinstance(options, list) or not options:
                 raise ctx.error(f"{where}.first", "a non-empty list of value specs")
+            # generated in the order they run: only the first option that can give a value always runs
+            generated = []
+            for i, option_spec in enumerate(options):
+                generated.append(self.value(option_spec, f"{where}.first[{i}]",
+                                            always and all(o.kind == NONE for o in generated)))
             base = _UNKNOWN
-            for i in reversed(range(len(options))):
-                option = self.value(options[i], f"{where}.first[{i}]")
+            for option in reversed(generated):
                 if option.kind == NONE:
                     continue
                 if option.kind in _KNOWN:
@@ -442,8 +479,20 @@ class _Codegen:
             except TypeError:
                 params = ", ".join(inspect.signature(func).parameters)
                 raise ctx.error(f"{where}.args", f"the arguments of {name}: [{params}]") from None
-            args = [self.value(a, f"{where}.args[{i}]").code for i, a in enumerate(raw_args)]
-            base = Expr(f"{self.bind('f', func)}({', '.join(args)})", RESULT_KINDS.get(name, ANY))
+            inline = getattr(func, "inline", None)
+            if any(isinstance(a, Mapping | list) for a in raw_args[1:]):
+                inline = None  # the test inline only where skipping the other arguments cannot skip an error
+            # behind an inline test, only the first argument always runs
+            args = [self.value(a, f"{where}.args[{i}]", always and (i == 0 or inline is None)).code
+                    for i, a in enumerate(raw_args)]
+            if inline is not None:
+                fn, test = inline
+                t = self.temp()
+                call = f"{self.bind('f', fn)}({', '.join([t, *args[1:]])})"
+                guard = test.format(a=f"({t} := {args[0]})", t=t)
+                base = Expr(f"({call} if {guard} else None)", RESULT_KINDS.get(name, ANY))
+            else:
+                base = Expr(f"{self.bind('f', func)}({', '.join(args)})", RESULT_KINDS.get(name, ANY))
         return base if base.kind == NONE else self.modifiers(base, spec, where)
 
     def constant(self, value: Any) -> Expr:
@@ -578,6 +627,7 @@ def compile_mapping(spec: Any, ctx: Context, where: str, derive: Mapping[str, An
     if not isinstance(spec, Mapping) or not spec:
         raise ctx.error(where, "a mapping of Volt field -> value spec")
     gen = _Codegen(ctx)
+    gen.repeated = _repeated([*(derive or {}).values(), *spec.values()])
     lines = ["def build(f):", *gen.derive(derive or {}, f"{where}.derive"), "    r = _consts.copy()"]
     consts: dict[str, Any] = {}
     for name, value_spec in spec.items():
@@ -624,6 +674,39 @@ def _read_groups_once(lines: list[str], groups: frozenset[str] | None) -> str:
         head, _, body = source.partition("\n")
         source = "\n".join([head, *reads, body])
     return source
+
+
+def _spec_key(spec: Any) -> tuple[str, str] | None:
+    """What identifies a spec worth computing once: a path into the fields (not a plain key: one lookup) or a
+    mapping that is not a constant. Equal specs (one YAML anchor used twice) have the same key."""
+    if isinstance(spec, str):
+        return ("path", spec[1:]) if spec.startswith("$") and not spec.startswith("$$") and (
+            len(_path_parts(spec[1:])) > 1) else None
+    if isinstance(spec, Mapping) and not _constant(spec)[0]:
+        return "spec", repr(spec)
+    return None
+
+
+def _repeated(specs: list[Any]) -> frozenset[tuple[str, str]]:
+    """The keys of specs occurring more than once among `specs` and inside them (options, arguments, the path
+    of a `field:`)."""
+    seen: Counter[tuple[str, str]] = Counter()
+
+    def walk(spec: Any) -> None:
+        key = _spec_key(spec)
+        if key is not None:
+            seen[key] += 1
+        if isinstance(spec, Mapping):
+            if "field" in spec and len(_path_parts(str(spec["field"]))) > 1:
+                seen["path", str(spec["field"])] += 1
+            for inner in (spec.get("first"), spec.get("args")):
+                if isinstance(inner, list):
+                    for item in inner:
+                        walk(item)
+
+    for spec in specs:
+        walk(spec)
+    return frozenset(key for key, count in seen.items() if count > 1)
 
 
 def _constant(spec: Any) -> tuple[bool, Any]:

@@ -2,7 +2,9 @@
 
 Each shortcut sits in front of a general path that is still there: sliced times in front of the memoised parse
 (`TimeParser.__call__`), a per-shape contract test in front of `record.problem`, a type test in front of
-`field_problem` in compiled mappings, numbers already in E.164 in front of the cached `to_e164`, and the dry
+`field_problem` in compiled mappings, numbers already in E.164 in front of the cached `to_e164`, a spec read
+twice in one mapping (the line time of created and sent) computed once in front of computing each again, a
+transform's guard written inline in front of its wrapper function, and the dry
 run's chunk path (`take`, `FinalStatusMemory.apply`) in front of one `offer` per record. A reference processor
 is built with the shortcuts switched off; every built-in format then reads the same lines (generated ones, the
 shipped samples, and both cut and corrupted) through both, and the rule, records and reject reason must be
@@ -121,6 +123,10 @@ def general_paths(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         mapping._time_parser.cache_clear()
         m.setattr(times, "_SLICED", {})
         m.setattr(mapping, "_E164_AS_WRITTEN", "{core}")
+        m.setattr(mapping, "_repeated", lambda specs: frozenset())  # every occurrence of a spec computed again
+        for func in mapping.FUNCTIONS.values():  # guarded transforms called through their wrapper, not inline
+            if hasattr(func, "inline"):
+                m.delattr(func, "inline")
         m.setattr(ShapeCheck, "_learn", lambda self, shape: False)
         general = mapping._check
         m.setattr(mapping, "_check", lambda name, expr: None if (c := general(name, expr)) is None

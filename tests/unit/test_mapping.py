@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.config import ConfigError
+from agent.formats import mapping
 from agent.formats.mapping import FUNCTIONS, Context, compile_condition, compile_mapping, compile_value
 from agent.record import ALL_FIELDS, InvalidRecord, problem
 
@@ -221,3 +222,67 @@ def test_built_records_always_fit_the_contract(spec, id_spec, derive, fields):
         assert str(exc)  # refused with a reason
         return
     assert problem(record) is None, (spec, derive, fields, record)
+
+
+def test_a_spec_read_by_two_fields_is_computed_once(monkeypatch):
+    calls = []
+    monkeypatch.setitem(FUNCTIONS, "split", lambda *args: calls.append(args) or "x")
+    line_time = {"fn": "split", "args": ["$t", " ", 0]}  # one YAML anchor, read by two fields
+    build = compile_mapping({"id": "$k", "provider": "smpp", "message_profile_id": {"first": [line_time, "$p"]},
+                             "mno_name": line_time, "error_code": "$a.b", "error_message": {"field": "a.b"}},
+                            CTX, "map")
+    assert build({"k": "1", "t": "a b", "a": {"b": "e"}}) == {
+        "id": "1", "provider": "smpp", "message_profile_id": "x", "mno_name": "x", "error_code": "e",
+        "error_message": "e"}
+    assert len(calls) == 1
+    calls.clear()
+    # behind a first option that gave a value the spec does not run, so the later field computes it itself
+    build = compile_mapping({"id": "$k", "provider": "smpp", "message_profile_id": {"first": ["$p", line_time]},
+                             "mno_name": line_time}, CTX, "map")
+    assert build({"k": "1", "p": "P", "t": "a b"})["message_profile_id"] == "P"
+    assert build({"k": "1", "t": "a b"})["mno_name"] == "x"
+    assert len(calls) == 3
+    # nor behind a transform's inline test: without text, kannel_segments reads none of its other arguments
+    build = compile_mapping({"id": "$k", "provider": "smpp", "error_code": "$a.b",
+                             "segment_count": {"fn": "kannel_segments", "args": ["$text", "$a.b", "0"]},
+                             "error_message": "$a.b"}, CTX, "map")
+    assert build({"k": "1", "a": {"b": "e"}}) == {"id": "1", "provider": "smpp", "error_code": "e",
+                                                  "error_message": "e"}
+    build = compile_mapping({"id": "$k", "provider": "smpp",
+                             "segment_count": {"fn": "kannel_segments", "args": ["$text", "$a.b", "0"]},
+                             "error_message": "$a.b"}, CTX, "map")
+    assert build({"k": "1", "a": {"b": "e"}}) == {"id": "1", "provider": "smpp", "error_message": "e"}
+
+
+@given(st.lists(st.sampled_from(["$k", "sent"]) | _spec, min_size=2, max_size=3),
+       st.lists(st.tuples(st.sampled_from(sorted(ALL_FIELDS - {"id"})),
+                          st.lists(st.integers(0, 2), min_size=1, max_size=3)), max_size=5),
+       st.dictionaries(st.sampled_from("abcdk"), _json, max_size=5).map(lambda f: {"k": "m1", **f}))
+@settings(max_examples=300, deadline=None)
+def test_common_subexpressions_give_what_computing_each_again_gives(pool, fields_picks, fields):
+    """Differential: fields sharing specs (also inside `first` and arguments) with and without the shared locals,
+    and with guarded transforms tested inline or through their wrapper. A first option that always gives a value
+    ($k, a constant) leaves the options after it unevaluated, and so does an inline test the arguments after it."""
+    pool = [{"first": c} if isinstance(c, list) else c for c in pool]
+    spec = {"id": "$k", "provider": "smpp", "message_profile_id": {"first": pool[:2]}, "mno_name": pool[1]}
+    for name, picks in fields_picks:
+        chosen = [pool[i % len(pool)] for i in picks]
+        spec[name] = chosen[0] if len(chosen) == 1 else {"first": chosen}
+
+    def outcome() -> object:
+        try:
+            build = compile_mapping(spec, CTX, "map")
+        except ConfigError as exc:
+            return "config", str(exc)
+        try:
+            return build(fields)
+        except InvalidRecord as exc:
+            return "invalid", str(exc)
+
+    shared = outcome()
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(mapping, "_repeated", lambda specs: frozenset())
+        for func in FUNCTIONS.values():
+            if hasattr(func, "inline"):
+                m.delattr(func, "inline")
+        assert outcome() == shared, spec
