@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import gc
 import os
 import signal
 import sys
@@ -38,7 +37,6 @@ if TYPE_CHECKING:  # aiohttp is imported only when sending or serving metrics: a
 
 log = logs.get("volt_agent")
 READY_CONTACT_WINDOW = 300.0
-GC_YOUNG_THRESHOLD = 10_000  # new objects between young collections (CPython's default: 700)
 
 
 class DryRunSink:
@@ -74,19 +72,6 @@ class DryRunSink:
                 self.out.write(b"\n".join(lines))
             self.out.flush()
 
-
-
-def _tune_gc() -> None:
-    """Fewer, cheaper garbage collections while sending.
-
-    A request in flight holds a few dozen objects for its whole round trip, so with hundreds in flight CPython's
-    default young collection (every 700 new objects) keeps traversing and promoting live requests: at 512 in flight
-    100 ms away that was about a fifth of the agent's CPU, and its rate to Volt rose from about 3,000 to 3,800
-    records/s without it (bench/run.py --only remote). The start-up objects (modules, compiled mappings) are frozen
-    out of every later collection. Only garbage in reference cycles waits longer; records are freed at once.
-    """
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 class Agent:
     def __init__(self, cfg: Config, *, token: Secret | None, dry_run: bool = False, once: bool = False,
@@ -299,7 +284,6 @@ class Agent:
                 except OSError as exc:  # the port is taken (a second instance with a copied config, say)
                     raise ConfigError(cfg.file, "metrics.listen",
                                       f"an address free to listen on; {listen}: {exc.strerror}") from None
-            _tune_gc()
             for scfg in cfg.sources:
                 self._start_source(scfg, processors[scfg.name])
             await self._until_ready()

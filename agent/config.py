@@ -23,7 +23,7 @@ DEFAULT_STATE_DIR = "/var/lib/volt-agent"
 DEFAULT_ENDPOINT = "https://v1.insights.api.textvolt.com/data/messages"
 # 100 ms away, 3,000 records/s need about 330 requests in flight; 512 leaves room for 50-150 ms (README: Performance)
 DEFAULT_MAX_CONCURRENCY = 512
-# Queue lanes, connections and their buffers are sized by the ceiling at start: a typo must not allocate gigabytes
+# The connection pool and its buffers are sized by the ceiling at start: a typo must not allocate gigabytes
 CONCURRENCY_LIMIT = 10_000
 
 

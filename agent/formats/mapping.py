@@ -400,9 +400,14 @@ class _Codegen:
         """The expression of one value spec. `always`: the code runs whenever the statement holding it runs
         (not behind a `first` option that may already have given a value)."""
         key = _spec_key(spec)
+        shared = dict(self.shared)
         if key is None:
-            return self._value(spec, where, always)
-        return self.once(key, always, lambda: self._value(spec, where, always))
+            expr = self._value(spec, where, always)
+        else:
+            expr = self.once(key, always, lambda: self._value(spec, where, always))
+        if expr.kind == NONE:  # never emitted (a field or `first` option that is always unknown): nor its locals
+            self.shared = shared
+        return expr
 
     def once(self, key: tuple[str, str], always: bool, make: Callable[[], Expr]) -> Expr:
         """Common subexpressions: a spec the function reads more than once (the line time for created and sent,
@@ -561,6 +566,7 @@ class _Codegen:
             local = self.temp()
             lines.append(f"    {local} = {expr.code}")
             self.derived[str(name)] = Expr(local, expr.kind)
+            self.shared.clear()  # a path through `name` now reads the derived field, not the input's
         return lines
 
     def function(self, source: str, name: str, where: str) -> Callable[..., Any]:

@@ -34,7 +34,7 @@ from agent.formats.mapping import Context, compile_condition, compile_mapping, c
 from agent.record import InvalidRecord, ShapeCheck, clean, field_problem
 
 PRESET_DIR = Path(__file__).parent / "presets"
-RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments"}
+RULE_KEYS = {"name", "match", "when", "drop", "derive", "map", "segments", "shortcut"}
 PARSERS = ("json", "regex", "csv", "kv")
 
 
@@ -364,9 +364,12 @@ class Processor:
         self.provider = cfg.provider or spec.get("provider")
         if self.provider is not None and (reason := field_problem("provider", self.provider)) is not None:
             raise ctx.error(f"{where}.provider", f"a provider Volt knows: {reason}")
+        # A `shortcut: true` rule is a faster copy of the rule after it for the common case; a source's own `map:`
+        # entries are written against the rules the format documents (their derived fields), so they skip it.
         self.rules = tuple(
             _compile_rule(r, i, kind, overrides, self.provider, cfg.body == "drop", ctx, f"{where}.rules")
             for i, r in enumerate(rules_raw)
+            if not (overrides and isinstance(r, Mapping) and r.get("shortcut"))
         )
         self.groups = _group(self.rules)
         # one rule that takes every object (`map: $`, a source's own `map:`): no group or condition to go through

@@ -81,6 +81,7 @@ class Controller:
         self.base: float | None = None  # the no-load RTT (s)
         self.pushed_back_at: int | None = None  # the limit when Volt last answered with back-pressure
         self._pushed_back_when = 0.0
+        self._accepted_since_cut = False  # an answer accepted since the last cut: Volt is up
         self._clock = clock
         self._window_end = clock()
         self._reset_window()
@@ -106,12 +107,14 @@ class Controller:
         """A request was cancelled (shutdown) before any answer: its slot is free, nothing is learnt."""
         self.in_flight -= 1
 
-    def finish(self, signal: Signal, rtt: float, epoch: int) -> None:
-        """A request sent in `epoch` came back after `rtt` seconds with `signal`."""
+    def finish(self, signal: Signal, rtt: float, epoch: int, limit: int | None = None) -> None:
+        """A request sent in `epoch`, under `limit` (the limit now if not given), came back after `rtt` seconds
+        with `signal`."""
         self.in_flight -= 1
         if self.fixed:
             return
         if signal is Signal.ACCEPTED:
+            self._accepted_since_cut = True
             if epoch == self.epoch:  # a request sent before the last cut says nothing about the limit now
                 self._count += 1
                 self._sum += rtt
@@ -119,14 +122,18 @@ class Controller:
             self._back_pressure = True
             self.slow_start = False  # Volt pushed back: from now on back below that limit, then +1 a window
             if epoch == self.epoch:  # sent under the current limit, and still too much
-                self.pushed_back_at, self._pushed_back_when = self.limit, self._clock()
+                if self._accepted_since_cut:  # others got through: that limit is about what Volt takes
+                    self.pushed_back_at = self.limit if limit is None else min(limit, self.limit)
+                    self._pushed_back_when = self._clock()
+                # else nothing gets through (an outage): that says nothing of Volt's capacity, keep what was known
                 self._decrease()
         now = self._clock()
         if now >= self._window_end:
             self._end_window(now)
 
     def recovered(self) -> None:
-        """Volt answers again after an outage: climb back quickly, as at the start."""
+        """Volt answers again after an outage: climb back quickly, as at the start, up to just below the limit
+        Volt last pushed back at (TCP's ssthresh)."""
         if not self.fixed:
             self.slow_start = True
 
@@ -134,16 +141,21 @@ class Controller:
         """Cut the limit; the RTTs sampled so far were of requests sent before the cut, so they no longer count."""
         self.limit = max(self.floor, int(self.limit * DECREASE_RATIO))
         self.epoch += 1
+        self._accepted_since_cut = False
         self._count = 0
         self._sum = 0.0
 
     def _increase(self, rtt: float, now: float) -> None:
+        ramp = min(MAX_STEP, max(1, round(RAMP_PER_S * rtt)))  # the most new requests a window may add
+        below = None if self.pushed_back_at is None else self.pushed_back_at - 1 - self.limit
         if self.slow_start:
-            step = min(self.limit, MAX_STEP, max(1, round(RAMP_PER_S * rtt)))
-        elif self.pushed_back_at is None:
+            step = min(self.limit, ramp)
+            if below is not None and step >= below:  # back where Volt pushed back: carry on as after a push-back
+                step, self.slow_start = max(0, below), False
+        elif below is None:
             step = 1
-        elif (below := self.pushed_back_at - 1 - self.limit) > 0:
-            step = max(1, below // 2)
+        elif below > 0:
+            step = min(max(1, below // 2), ramp)
         elif now - self._pushed_back_when < PROBE_AFTER_S:
             return
         else:
@@ -160,6 +172,8 @@ class Controller:
         current = self._sum / self._count if self._count else None
         if current is not None:
             if self.congested(current):
+                if not self.slow_start and self.pushed_back_at is not None:  # Volt's room shrank (BIC's fast
+                    self.pushed_back_at = min(self.pushed_back_at, self.limit)  # convergence): aim below this
                 self._decrease()
             elif self._used and not self._back_pressure:
                 self._increase(current, now)

@@ -273,8 +273,9 @@ class Sender:
 
     async def __aenter__(self) -> Sender:
         # Connections up to the ceiling, opened only as requests in flight grow (the limit grows by at most
-        # concurrency.MAX_STEP a window) and kept alive between records, so TLS sessions are reused; DNS answers
-        # cached; proxies from HTTP(S)_PROXY/NO_PROXY; TLS verification is aiohttp's default, never turned off.
+        # concurrency.MAX_STEP a window, less on short round trips) and kept alive between records, so TLS sessions
+        # are reused; DNS answers cached; proxies from HTTP(S)_PROXY/NO_PROXY; TLS verification is aiohttp's
+        # default, never turned off.
         connector = aiohttp.TCPConnector(limit=self.cfg.ceiling, ttl_dns_cache=300)
         self._proxy = proxy_for(self.cfg.endpoint)
         self._session = aiohttp.ClientSession(timeout=_timeout(self.cfg), connector=connector,
@@ -380,7 +381,7 @@ class Sender:
         ctl = self.controller
         try:
             await self.limiter.acquire()
-            epoch, accepted_before, start = ctl.epoch, self._accepted_total, time.monotonic()
+            epoch, limit, accepted_before, start = ctl.epoch, ctl.limit, self._accepted_total, time.monotonic()
             answer = await self._post(env.body)
         except BaseException:  # cancelled at shutdown: no answer to learn from
             ctl.abandon()
@@ -389,7 +390,7 @@ class Sender:
         outcome = classify(answer.status)
         signal = (Signal.ACCEPTED if outcome is Outcome.ACCEPTED
                   else Signal.BACK_PRESSURE if outcome is Outcome.RETRY else Signal.NEUTRAL)
-        ctl.finish(signal, time.monotonic() - start, epoch)
+        ctl.finish(signal, time.monotonic() - start, epoch, limit)
         self._limit_moved()
         self.slots.wake()
         return answer, outcome, self._accepted_total > accepted_before

@@ -138,3 +138,22 @@ def test_any_kannel_line_maps_as_with_the_plain_regex(pairs, line, zone):
 def test_a_gsm_text_is_what_the_general_path_gives(text, coding):
     """A coding with blanks around it (" 0") takes kannel_text's general path; the plain one its shortcut."""
     assert kannel_text(text, coding) == kannel_text(text, f" {coding} ")  # type: ignore[arg-type]
+
+
+RECEIPT = ("2026-11-27 01:13:33 Receive DLR [SMSC:vodafone_uk] [SVC:tester] [ACT:vf_kannel] [BINF:] [FID:1525128912] "
+           "[META:?orig_msg?dlr_mask=31&?smpp?dlr_err=%03%00%01&] [from:+14155550100] [to:+447700900356] "
+           "[flags:-1:-1:-1:-1:2] [msg:122:id:1525128912 sub:001 dlvrd:000 submit date:2611270113 done "
+           "date:2611270113 stat:UNDELIV err:001 text:Reminder: appointmen] [udh:0:]")
+
+
+def test_a_source_map_reading_the_parsed_receipt_finds_it_on_every_receipt(tmp_path):
+    """The receipt shortcut has no derived `r`: a source with its own `map:` entries skips it, so `$r.…` (as the
+    format documents it) is never silently empty on the receipts the shortcut would have taken."""
+    cfg = tmp_path / "kannel-map.yaml"
+    cfg.write_text("sources:\n  - name: s\n    format: kannel\n    paths: [x]\n"
+                   "    map: {error_code: $r.err, error_message: {field: r.sub}}\n")
+    processor = Processor(load(cfg).sources[0])
+    result = processor.run(RECEIPT)
+    assert result.rule == "receipt"
+    assert result.records[0]["error_code"] == "001" and result.records[0]["error_message"] == "001"
+    assert sum(r.name == "receipt" for r in processor.rules) == 1, "the shortcut is left out"

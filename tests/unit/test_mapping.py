@@ -286,3 +286,23 @@ def test_common_subexpressions_give_what_computing_each_again_gives(pool, fields
             if hasattr(func, "inline"):
                 m.delattr(func, "inline")
         assert outcome() == shared, spec
+
+
+def test_a_shared_read_inside_a_field_that_is_always_unknown_is_computed_again_where_it_is_used():
+    """A field whose value is always unknown is never written into the function, nor the locals its spec would
+    have kept: a later read of the same path computes it (it used to read a local never assigned)."""
+    never = {"field": "data.state", "map": {"x": None}, "default": None}
+    for status in (never, {"first": [never, "$data.state"]}):
+        build = compile_mapping({"id": "$id", "status": status, "error_code": "$data.state", "provider": "twilio"},
+                                CTX, "map")
+        record = build({"id": "a", "data": {"state": "30007"}})
+        assert record["error_code"] == "30007"
+        assert record.get("status") in (None, "30007")
+
+
+def test_a_path_through_a_derived_field_is_not_the_input_path_of_the_same_text():
+    """`$status.code` before a derived `status` reads the input; after it, the derived field: never one local."""
+    build = compile_mapping({"id": "$id", "provider": "twilio", "status": "$status",
+                             "error_code": {"first": ["$status.code", "$$-"]}}, CTX, "map",
+                            derive={"status": {"first": ["$status.code", "$status"]}})
+    assert build({"id": "b", "status": {"code": "30007"}})["error_code"] == "$-"

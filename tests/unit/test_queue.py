@@ -201,3 +201,24 @@ def test_an_id_never_waits_behind_another_id_and_finished_lanes_are_dropped():
         assert q._lanes == {} and q._busy == set()
 
     asyncio.run(scenario())
+
+
+def test_a_lane_kept_busy_after_a_failed_delivery_holds_that_ids_later_records_and_no_other():
+    """A delivery that died of a bug keeps its lane (the agent stops): that id's later records are never handed
+    out before it, other ids still are, and the bounds still count them."""
+
+    async def scenario() -> None:
+        q = RecordQueue(max_records=10, max_bytes=1 << 20)
+        await q.put(_env("a", 1))
+        first = await q.get()
+        q.finish(first, release_lane=False)
+        await q.put(_env("a", 2))
+        await q.put(_env("b", 1))
+        got = await asyncio.wait_for(q.get(), 1)
+        assert got.id == "b"
+        late = asyncio.create_task(q.get())
+        assert await _blocked(late), "a/2 stays behind a/1, which is read again after the restart"
+        assert q.records == 2
+        late.cancel()
+
+    asyncio.run(scenario())
