@@ -48,7 +48,7 @@ BASE_DRIFT_S = 30.0  # s; a higher RTT that lasts becomes the no-load RTT over a
 INITIAL_LIMIT = 10  # requests in flight at the start: low, yet ten times what one request at a time would ship
 MAX_STEP = 64  # most new requests (so connections) one window may add in slow start
 RAMP_PER_S = 640  # and at most this many per second of RTT: +64 a window at 100 ms, +3 at 5 ms
-PROBE_AFTER_S = 2.0  # s at the limit below the last push-back before asking Volt for more
+PROBE_AFTER_S = 5.0  # s below the last push-back before asking Volt for more (CUBIC's plateau at 150 segments)
 MIN_WINDOW = 0.005  # s; on loopback an RTT window of a few answers says nothing
 
 
