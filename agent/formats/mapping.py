@@ -94,6 +94,9 @@ class Context:
     # Set for a regex rule without `derive`: the fields are then the re.Match itself (these are its group
     # names), read with m["name"] only where needed, instead of building a dict of every group per line.
     groups: frozenset[str] | None = None
+    # The groups are a CSV's columns, named in the config: a name not among them is a mistake, not a group that
+    # a regex shared by several layouts lacks.
+    columns: bool = False
 
     def error(self, where: str, expected: str) -> ConfigError:
         return ConfigError(self.file, where, expected)
@@ -298,7 +301,7 @@ class _Codegen:
         self._n += 1
         return f"_t{self._n}"
 
-    def path(self, path: str) -> Expr:
+    def path(self, path: str, where: str) -> Expr:
         """Inline lookups: `f.get('a')`, then for each further part a guarded step into a dict or list."""
         parts = _path_parts(path)
         first = parts[0]
@@ -311,6 +314,9 @@ class _Codegen:
             expr = f"f.get({first!r})"
         elif first in self.ctx.groups:
             expr, kind = f"f[{first!r}]", TEXT  # a regex group: text or None
+        elif self.ctx.columns:
+            raise self.ctx.error(where, f"a column of this source ({', '.join(sorted(self.ctx.groups))}) or a "
+                                        f"derived field; got {first!r}")
         else:  # a group the regex does not have (a preset shared by layouts) is simply unknown
             return _UNKNOWN
         for part in parts[1:]:
@@ -337,7 +343,7 @@ class _Codegen:
             if name == "":
                 raise self.ctx.error(where, "named fields in the template, like {smsc}; got {}")
             if name:
-                field = self.path(name)
+                field = self.path(name, where)
                 if field.kind == NONE:
                     return _UNKNOWN
                 t = self.temp()
@@ -361,7 +367,7 @@ class _Codegen:
             w = f"{where}[{i}]" if isinstance(spec, list) else where
             if not isinstance(c, Mapping) or "field" not in c:
                 raise ctx.error(w, "a condition {field: path, equals|in|exists|contains|prefix|matches: value}")
-            field = self.path(str(c["field"]))
+            field = self.path(str(c["field"]), f"{w}.field")
             value = field.code
             t = self.temp()
             if "equals" in c:
@@ -429,7 +435,7 @@ class _Codegen:
             if spec.startswith("$$"):
                 return self.constant(spec[1:])
             if spec.startswith("$"):
-                return self.path(spec[1:])
+                return self.path(spec[1:], where)
             return self.constant(spec)
         if isinstance(spec, bool | int | float):
             return self.constant(spec)
@@ -447,7 +453,7 @@ class _Codegen:
         kind = chosen[0]
         if kind == "field":
             path = str(spec["field"])
-            base = self.once(("path", path), always, lambda: self.path(path))
+            base = self.once(("path", path), always, lambda: self.path(path, f"{where}.field"))
         elif kind == "const":
             base = self.constant(spec["const"])
         elif kind == "template":

@@ -334,7 +334,7 @@ class Processor:
                 else:
                     self.split, self.columns = csv_parser(options)
                     # every row has every column (None when empty): the mapping reads them as text, like groups
-                    ctx = dataclasses.replace(ctx, groups=frozenset(self.columns))
+                    ctx = dataclasses.replace(ctx, groups=frozenset(self.columns), columns=True)
             except ParserSpecError as exc:
                 raise ctx.error(f"{where}.parser.{exc.key}", str(exc)) from None
         own_rules = cfg.spec.get("rules") or []

@@ -209,6 +209,13 @@ def test_kv_fields_feed_the_same_rules_and_mapping_as_json(tmp_path):
     ("xml", RULES, "sources[cdr].parser", "one of json, regex, csv, kv, got 'xml'"),
     ("kv", [{"match": "x", "map": {"id": "$id"}}], "sources[cdr].rules[rule0].match",
      "only on regex parsers; kv rules select events with `when:`"),
+    # a CSV's columns are named in the config: a name that is none of them is a typo, never a field always unknown
+    ({"type": "csv", "columns": COLUMNS}, [{"name": "mt", "map": {"id": "$id", "status": "$state"}}],
+     "sources[cdr].rules[mt].map.status", "a column of this source (id, note, status, submitted, to)"),
+    ({"type": "csv", "columns": COLUMNS}, [{"name": "mt", "map": {"id": {"template": "cdr-{msgid}"}}}],
+     "sources[cdr].rules[mt].map.id.template", "got 'msgid'"),
+    ({"type": "csv", "columns": COLUMNS}, [{"name": "mt", "when": {"field": "stat", "equals": "x"},
+                                            "map": {"id": "$id"}}], "sources[cdr].rules[mt].when.field", "got 'stat'"),
 ])
 def test_parser_options_that_cannot_work_are_config_errors_naming_the_key(tmp_path, parser, rules, key, expected):
     with pytest.raises(ConfigError) as err:
