@@ -148,9 +148,10 @@ _TESTS = {
 class ShapeCheck:
     """`problem()` for records whose fields recur in the same order (JSON lines written by one program).
 
-    Each shape (its keys, in order) gets one generated test of exactly its fields: an unpacking and a type or
-    membership test per field, instead of a loop with a lookup and a call per field. Only a record that fails it
-    goes through `problem()`, for the reason.
+    Each shape (its keys, in order) gets one generated check of exactly its fields: an unpacking and a type or
+    membership test per field, instead of a loop with a lookup and a call per field. A record that fails it asks
+    `field_problem()` about the fields whose test failed, in order, for the reason `problem()` would give: a
+    refused record (an unknown provider, say) costs no more than an accepted one.
     Fields in `unchecked` are the caller's to remove before the record goes anywhere (`body: drop`).
     """
 
@@ -158,34 +159,40 @@ class ShapeCheck:
 
     def __init__(self, unchecked: frozenset[str] = frozenset()) -> None:
         self.unchecked = unchecked
-        self._shapes: dict[tuple[str, ...], Any] = {}
+        self.shapes: dict[tuple[str, ...], Any] = {}  # shape -> its check, or False: the general one
 
     def __call__(self, record: dict[str, Any]) -> str | None:
         shape = tuple(record)
-        test = self._shapes.get(shape)
-        if test is None:
-            test = self._learn(shape)
-        if test is not False and test(record):
-            return None
+        check = self.shapes.get(shape)
+        if check is None:
+            check = self._learn(shape)
+        if check is not False:
+            return check(record)
         if self.unchecked and not self.unchecked.isdisjoint(record):
             record = {k: v for k, v in record.items() if k not in self.unchecked}
         return problem(record)
 
     def _learn(self, shape: tuple[str, ...]) -> Any:
-        """The test for one shape; False for a shape no record can pass (unknown field, no id or provider)."""
-        if len(self._shapes) >= self.MAX_SHAPES:
+        """The check for one shape; False for a shape no record can pass (unknown field, no id or provider)."""
+        if len(self.shapes) >= self.MAX_SHAPES:
             return False
         test: Any = False
         if set(shape) <= ALL_FIELDS and "id" in shape and "provider" in shape:
             names = [f"v{i}" for i in range(len(shape))]
-            tests = [_TESTS[_KIND[key]].format(v=v, max_int=MAX_INT)
-                     for key, v in zip(shape, names, strict=True) if key not in self.unchecked]
-            unpack = f"{', '.join(names)}, = r.values()"
-            source = f"def test(r):\n    {unpack}\n    return {' and '.join(tests) or 'True'}\n"
-            ns = {"_good_dates": _GOOD_DATES, "_good_date": _good_date, "_providers": KNOWN_PROVIDERS}
+            checked = [(key, v, _TESTS[_KIND[key]].format(v=v, max_int=MAX_INT))
+                       for key, v in zip(shape, names, strict=True) if key not in self.unchecked]
+            # the first field problem() would name: a failed test may still be a valid value (a date in another
+            # form), so field_problem() decides
+            why = "".join(f"    if not {t} and (p := _field_problem({key!r}, {v})) is not None:\n        return p\n"
+                          for key, v, t in checked)
+            source = (f"def check(r):\n    {', '.join(names)}, = r.values()\n"
+                      f"    if {' and '.join(t for _, _, t in checked) or 'True'}:\n        return None\n"
+                      f"{why}    return None\n")
+            ns = {"_good_dates": _GOOD_DATES, "_good_date": _good_date, "_providers": KNOWN_PROVIDERS,
+                  "_field_problem": field_problem}
             exec(compile(source, "<record shape>", "exec"), ns)
-            test = ns["test"]
-        self._shapes[shape] = test
+            test = ns["check"]
+        self.shapes[shape] = test
         return test
 
 

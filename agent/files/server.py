@@ -545,8 +545,9 @@ class FileServer:
                                                    f"rej:{self.cfg.name}:{kind}")
         counter, log_key = per_kind
         counter.inc()
-        log.limited(30, log_key, "line_rejected", source=self.cfg.name, path=tailer.path, offset=offset,
-                    reason=reason[:300])
+        if log.due(log_key):  # most refused lines are only counted: their log line is not even built
+            log.limited(30, log_key, "line_rejected", source=self.cfg.name, path=tailer.path, offset=offset,
+                        reason=reason[:300])
         if self.processor.rejects is not None:
             try:
                 self.processor.rejects.write(self.cfg.name, text, reason)

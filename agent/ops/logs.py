@@ -44,6 +44,7 @@ class _Formatter(logging.Formatter):
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in fields.items())
 
 
+_NEVER = (-1e18, 0)  # a key never logged: last at the dawn of time, nothing folded
 LIMITED_KEYS = 1024  # rate-limit keys kept before the quiet ones are forgotten
 
 
@@ -72,17 +73,27 @@ class Log:
 
     def limited(self, level: int, key: str, event: str, every: float = 60.0, **fields: Any) -> None:
         """Log `event` at most once per `every` seconds for `key`; later lines carry how many were folded."""
-        now = time.monotonic()
-        last, folded = self._last.get(key, (-1e18, 0))
-        if now - last < every:
-            self._last[key] = (last, folded + 1)
+        if not self.due(key, every):
             return
+        folded = self._last.get(key, _NEVER)[1]
         if folded:
             fields["repeated"] = folded
+        now = time.monotonic()
         if key not in self._last and len(self._last) >= LIMITED_KEYS:
             self._forget(now)
         self._last[key] = (now, 0)
         self._emit(level, event, fields)
+
+    def due(self, key: str, every: float = 60.0) -> bool:
+        """Whether a `limited` line for `key` would be written now; if not, it is counted as folded into the next.
+
+        A caller on a per-line path asks this first, so a suppressed line costs no building of its fields.
+        """
+        last, folded = self._last.get(key, _NEVER)
+        if time.monotonic() - last < every:
+            self._last[key] = (last, folded + 1)
+            return False
+        return True
 
     def _forget(self, now: float) -> None:
         """Keys name files, and files come and go: drop those quiet for an hour so the dict stays small."""

@@ -27,12 +27,14 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.config import load
 from agent.formats import mapping
 from agent.formats.source import Processor, preset_names
 from agent.formats.transforms import times
-from agent.record import ShapeCheck, problem
+from agent.record import ALL_FIELDS, ShapeCheck, problem
 from agent.status_memory import FinalStatusMemory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,3 +179,25 @@ def test_dry_run_job_prints_what_the_reference_maps(tmp_path, monkeypatch, fmt):
 def test_a_date_with_a_final_newline_breaks_the_contract() -> None:
     record = {"id": "a", "provider": "twilio", "message_created_at": "2026-01-01T00:00Z\n"}
     assert problem(record) is not None and ShapeCheck()(record) is not None
+
+
+_ODD_VALUES = st.one_of(
+    st.sampled_from(["", " ", None, 0, -1, 2**63, 2**70, True, [], {}, ["x"], {"a": 1}, 1.5, "acme-sms", "Twilio",
+                     "twilio", "sent", "2026-11-27T01:35:00+00:00", "2026-11-27T01:35:00Z", "2026-11-27T01:35:00",
+                     "2026-11-27 01:35:00+00:00", "2026-11-27T01:35:00.123456789+0530", "2026-11-27T01:35Z\n",
+                     "2026-13-45T99:99:99+00:00", "٢٠٢٦-11-27T01:35:00Z"]),
+    st.text(max_size=12), st.integers(-5, 5))
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(st.dictionaries(st.sampled_from(sorted(ALL_FIELDS | {"extra"})), _ODD_VALUES, max_size=8)
+                        .map(lambda d: {"id": "x", "provider": "twilio", **d}), min_size=1, max_size=6),
+       body_dropped=st.booleans())
+def test_a_shape_check_says_what_problem_says_about_any_record(records, body_dropped) -> None:
+    """The generated check per shape against the general one, on records whose fields are often wrong; each shape
+    is checked more than once (learnt, then reused)."""
+    unchecked = frozenset(("body",)) if body_dropped else frozenset()
+    check = ShapeCheck(unchecked)
+    for record in records * 2:
+        general = problem({k: v for k, v in record.items() if k not in unchecked})
+        assert check(dict(record)) == general, record
