@@ -7,6 +7,7 @@ values; `validate()` refuses anything outside the contract so a bad record never
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 KNOWN_PROVIDERS = frozenset(
@@ -159,24 +160,24 @@ class ShapeCheck:
 
     def __init__(self, unchecked: frozenset[str] = frozenset()) -> None:
         self.unchecked = unchecked
-        self.shapes: dict[tuple[str, ...], Any] = {}  # shape -> its check, or False: the general one
+        self.shapes: dict[tuple[str, ...], Callable[[dict[str, Any]], str | None]] = {}  # shape -> its check
 
     def __call__(self, record: dict[str, Any]) -> str | None:
         shape = tuple(record)
-        check = self.shapes.get(shape)
-        if check is None:
-            check = self._learn(shape)
-        if check is not False:
-            return check(record)
+        return (self.shapes.get(shape) or self._learn(shape))(record)
+
+    def general(self, record: dict[str, Any]) -> str | None:
+        """`problem()` without the unchecked fields: the check of a shape no generated test can pass."""
         if self.unchecked and not self.unchecked.isdisjoint(record):
             record = {k: v for k, v in record.items() if k not in self.unchecked}
         return problem(record)
 
-    def _learn(self, shape: tuple[str, ...]) -> Any:
-        """The check for one shape; False for a shape no record can pass (unknown field, no id or provider)."""
+    def _learn(self, shape: tuple[str, ...]) -> Callable[[dict[str, Any]], str | None]:
+        """The check for one shape: a generated one, or `general` for a shape no record can pass (unknown field, no
+        id or provider). Past MAX_SHAPES, new shapes are not kept."""
         if len(self.shapes) >= self.MAX_SHAPES:
-            return False
-        test: Any = False
+            return self.general
+        check: Callable[[dict[str, Any]], str | None] = self.general
         if set(shape) <= ALL_FIELDS and "id" in shape and "provider" in shape:
             names = [f"v{i}" for i in range(len(shape))]
             checked = [(key, v, _TESTS[_KIND[key]].format(v=v, max_int=MAX_INT))
@@ -191,9 +192,9 @@ class ShapeCheck:
             ns = {"_good_dates": _GOOD_DATES, "_good_date": _good_date, "_providers": KNOWN_PROVIDERS,
                   "_field_problem": field_problem}
             exec(compile(source, "<record shape>", "exec"), ns)
-            test = ns["check"]
-        self.shapes[shape] = test
-        return test
+            check = ns["check"]
+        self.shapes[shape] = check
+        return check
 
 
 def validate(record: Any) -> dict[str, Any]:

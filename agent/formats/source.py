@@ -210,8 +210,7 @@ def _passthrough(provider: str | None, body_dropped: bool) -> Callable[[Any], di
         record = obj if all(obj.values()) else clean(obj)  # clean()'s own first test, without the call
         if provider and "provider" not in record:
             record["provider"] = provider
-        shape_check = learnt.get(tuple(record))
-        return (shape_check(record) if shape_check else check(record)) or record
+        return (learnt.get(tuple(record)) or check)(record) or record
 
     return build
 

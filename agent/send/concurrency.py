@@ -123,7 +123,7 @@ class Controller:
             self.slow_start = False  # Volt pushed back: from now on back below that limit, then +1 a window
             if epoch == self.epoch:  # sent under the current limit, and still too much
                 if self._accepted_since_cut:  # others got through: that limit is about what Volt takes
-                    self.pushed_back_at = self.limit if limit is None else min(limit, self.limit)
+                    self.pushed_back_at = self.limit if limit is None else limit  # never above: same epoch
                     self._pushed_back_when = self._clock()
                 # else nothing gets through (an outage): that says nothing of Volt's capacity, keep what was known
                 self._decrease()

@@ -55,10 +55,10 @@ class RecordQueue:
         self.bytes = 0
         self.peak_records = 0
         self.peak_bytes = 0
-        # ids with a record waiting or out (an empty lane is busy). A list, not a deque: most ids have one record,
-        # and an empty deque alone takes 760 bytes, several times a record's body.
+        # ids with a record waiting or out. A lane is ready (in `_ready`) or has its oldest record out, never both:
+        # it is made when its id's first record comes and dropped when its last is finished. A list, not a deque:
+        # most ids have one record, and an empty deque alone takes 760 bytes, several times a record's body.
         self._lanes: dict[str, list[Envelope]] = {}
-        self._busy: set[str] = set()  # ids with a record out
         self._ready: deque[str] = deque()  # ids with a record waiting and none out, in the order they became ready
         self._has_ready = asyncio.Event()
         self._waiters: deque[asyncio.Event] = deque()  # producers waiting for room, first come first served
@@ -110,10 +110,8 @@ class RecordQueue:
         if lane is None:
             self._lanes[env.id] = [env]
             self._make_ready(env.id)
-        else:
+        else:  # already ready, or its id has a record out: it waits its turn
             lane.append(env)
-            if len(lane) == 1 and env.id not in self._busy:
-                self._make_ready(env.id)
 
     def _make_ready(self, record_id: str) -> None:
         self._ready.append(record_id)
@@ -124,9 +122,7 @@ class RecordQueue:
         while not self._ready:
             self._has_ready.clear()
             await self._has_ready.wait()
-        record_id = self._ready.popleft()
-        self._busy.add(record_id)
-        return self._lanes[record_id].pop(0)
+        return self._lanes[self._ready.popleft()].pop(0)
 
     def finish(self, env: Envelope, *, release_lane: bool = True) -> None:
         """The record is accepted, dead-lettered or abandoned at shutdown: free its room and its lane.
@@ -137,7 +133,6 @@ class RecordQueue:
         self.records -= 1
         self.bytes -= len(env.body)
         if release_lane:
-            self._busy.discard(env.id)
             if self._lanes[env.id]:
                 self._make_ready(env.id)
             else:
